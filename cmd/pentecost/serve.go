@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pentecost/pentecost/server"
+)
+
+// envName maps a flag to its environment variable:
+// --max-listeners-per-session is PENTECOST_MAX_LISTENERS_PER_SESSION.
+func envName(flagName string) string {
+	return "PENTECOST_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// applyEnv sets every flag not given on the command line from its
+// environment variable, so flags win over the environment.
+func applyEnv(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
+		}
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", envName(f.Name), v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func serveFlags(fs *flag.FlagSet, c *server.Config) {
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "embedded state: session records and the built-in signing key")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "cluster mode: state, limits and the cross-node bus in Redis")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); serves HTTPS/WSS with TLS 1.2 minimum")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
+	fs.StringVar(&c.AllowedOrigins, "allowed-origins", c.AllowedOrigins, "comma-separated browser Origin allow-list (* for any); empty = same origin only")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "comma-separated CIDRs whose X-Forwarded-For is believed")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "the URL users reach this server at, for the start-up speaker link")
+	fs.StringVar(&c.JWKSURL, "jwks-url", c.JWKSURL, "verify speaker tokens against this JWKS (RS256/ES256)")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "required token issuer (exact match)")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "required token audience (Cognito client_id counts)")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "verify HS256 tokens with this shared secret")
+	fs.StringVar(&c.ProcessorRoleClaim, "processor-role-claim", c.ProcessorRoleClaim, "claim whose value processor marks a processor token")
+	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", c.HeartbeatTimeout, "close a connection idle this long")
+	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "server ping interval")
+	fs.DurationVar(&c.ConnectionRefreshAfter, "connection-refresh-after", c.ConnectionRefreshAfter, "send connectionRefreshRequired after this (0 disables)")
+	fs.DurationVar(&c.ConnectionWarningAfter, "connection-warning-after", c.ConnectionWarningAfter, "send connectionWarning after this (0 disables)")
+	fs.DurationVar(&c.ConnectionMaxDuration, "connection-max-duration", c.ConnectionMaxDuration, "close a connection (4410) after this (0 disables)")
+	fs.DurationVar(&c.SpeakerGrace, "speaker-grace", c.SpeakerGrace, "reconnect window after a speaker's unexpected drop")
+	fs.DurationVar(&c.SessionStartTimeout, "session-start-timeout", c.SessionStartTimeout, "end a session its speaker never attached to after this")
+	fs.DurationVar(&c.SessionMaxDuration, "session-max-duration", c.SessionMaxDuration, "end a session after this (0 = unlimited)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "on SIGTERM, how long clients get to move before the close")
+	fs.IntVar(&c.MaxListenersPerSession, "max-listeners-per-session", c.MaxListenersPerSession, "listener cap per session")
+	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "global WebSocket connection cap (503 past it)")
+	fs.IntVar(&c.RateSessionsPerHour, "rate-sessions-per-hour", c.RateSessionsPerHour, "sessions a user may create per hour")
+	fs.Float64Var(&c.RateConnectsPerMinute, "rate-connects-per-minute", c.RateConnectsPerMinute, "WebSocket connection attempts per client IP per minute")
+	fs.IntVar(&c.RateConnectsBurst, "rate-connects-burst", c.RateConnectsBurst, "burst of connection attempts per client IP")
+	fs.Float64Var(&c.RateJoinsPerMinute, "rate-joins-per-minute", c.RateJoinsPerMinute, "listener joins per client IP per minute")
+	fs.IntVar(&c.RateJoinsBurst, "rate-joins-burst", c.RateJoinsBurst, "burst of listener joins per client IP")
+	fs.Float64Var(&c.RateHeartbeatsPerMinute, "rate-heartbeats-per-minute", c.RateHeartbeatsPerMinute, "heartbeats per connection per minute")
+	fs.IntVar(&c.RateHeartbeatBurst, "rate-heartbeats-burst", c.RateHeartbeatBurst, "heartbeat burst per connection")
+	fs.Float64Var(&c.RateControlPerSecond, "rate-control-per-second", c.RateControlPerSecond, "control messages per connection per second")
+	fs.IntVar(&c.AudioMaxChunkBytes, "audio-max-chunk-bytes", c.AudioMaxChunkBytes, "largest audio chunk (inclusive)")
+	fs.IntVar(&c.AudioMaxChunksPerSec, "audio-max-chunks-per-second", c.AudioMaxChunksPerSec, "audio chunks per second per speaker connection")
+	fs.IntVar(&c.JSONMaxBytes, "json-max-bytes", c.JSONMaxBytes, "largest JSON message")
+	fs.IntVar(&c.ListenerQueueChunks, "listener-queue-chunks", c.ListenerQueueChunks, "audio chunks queued per listener before the oldest is dropped")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "a socket write taking longer ends the connection")
+	fs.DurationVar(&c.StatusInterval, "status-interval", c.StatusInterval, "periodic sessionStatus to the speaker")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want json or text", format)
+}
+
+func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	cfg := server.Defaults()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	serveFlags(fs, &cfg)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := applyEnv(fs); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, cfg, server.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	base := cfg.PublicURL
+	if base == "" {
+		base = scheme + "://" + displayAddr(l.Addr())
+	}
+	log.Info("pentecost listening", "addr", l.Addr().String(), "auth", srv.Auth.Mode())
+	if srv.Auth.Mode() == "builtin" {
+		tok, err := srv.Auth.Mint("speaker", 12*time.Hour, false)
+		if err == nil {
+			// The link goes to the terminal, never to the logs. The token is
+			// in the fragment so it is not sent in HTTP requests either.
+			fmt.Fprintf(stdout, "\nPentecost is running at %s\n\nSpeaker link (valid 12 h):\n  %s/speak#token=%s\n\nListeners open %s/ and type the session ID.\nMint more speaker tokens with: pentecost token --sub NAME\n\n", base, base, tok, base)
+		}
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		_ = srv.Shutdown(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace+10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func displayAddr(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	host := "127.0.0.1"
+	if !ta.IP.IsUnspecified() {
+		host = ta.IP.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+}

@@ -1,0 +1,170 @@
+// Package metrics exposes a node's Prometheus metrics. It implements the
+// observer interfaces of the session layer and the transport, and reads live
+// gauges from them at scrape time so they cannot drift.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pentecost/pentecost/sessions"
+)
+
+const ns = "pentecost"
+
+// Metrics holds every metric of a node.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	sessionCreate   prometheus.Histogram
+	listenerJoin    prometheus.Histogram
+	sessionsEnded   *prometheus.CounterVec
+	graceOutcomes   *prometheus.CounterVec
+	audioIn         prometheus.Counter
+	framesDropped   prometheus.Counter
+	refreshes       *prometheus.CounterVec
+	rateLimited     *prometheus.CounterVec
+	connErrors      *prometheus.CounterVec
+	framesDelivered prometheus.Counter
+	audioDelivered  prometheus.Counter
+	writeBatch      prometheus.Histogram
+	connections     *prometheus.GaugeVec
+}
+
+// Live is what the metrics read at scrape time.
+type Live interface {
+	Stats() sessions.Stats
+}
+
+// Queues reports the messages waiting in every connection's queue.
+type Queues interface {
+	QueuedMessages() int
+	Connections() int
+}
+
+// New registers every metric, the Go runtime and process collectors
+// included.
+func New(live Live, queues Queues) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg: reg,
+		sessionCreate: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "session_create_duration_seconds",
+			Help:    "Time to create a session, from request to record stored.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		listenerJoin: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "listener_join_duration_seconds",
+			Help:    "Time to admit a listener, from join request to membership.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25},
+		}),
+		sessionsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "sessions_ended_total", Help: "Sessions ended, by reason.",
+		}, []string{"reason"}),
+		graceOutcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "speaker_grace_outcomes_total",
+			Help: "How speaker grace periods ended: reconnected or timeout.",
+		}, []string{"outcome"}),
+		audioIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "audio_chunks_received_total", Help: "Audio chunks accepted from speakers and fanned out.",
+		}),
+		framesDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "audio_frames_dropped_total", Help: "Audio frames dropped because a listener could not keep up.",
+		}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "connection_refreshes_total", Help: "New-connection refreshes, by role.",
+		}, []string{"role"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "rate_limited_total", Help: "Requests refused by a rate limit, by kind.",
+		}, []string{"kind"}),
+		connErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "errors_sent_total", Help: "Error messages sent to clients, by code.",
+		}, []string{"code"}),
+		framesDelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "frames_delivered_total", Help: "WebSocket messages written to clients (audio and control).",
+		}),
+		audioDelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "audio_frames_delivered_total", Help: "Audio frames written to listeners.",
+		}),
+		writeBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "write_batch_messages",
+			Help:    "Messages written per socket write; above 1 means coalescing is saving system calls.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+		}),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "connections_joined", Help: "Open connections that have joined a session, by role.",
+		}, []string{"role"}),
+	}
+	reg.MustRegister(m.sessionCreate, m.listenerJoin, m.sessionsEnded, m.graceOutcomes, m.audioIn,
+		m.framesDropped, m.refreshes, m.rateLimited, m.connErrors, m.framesDelivered, m.audioDelivered,
+		m.writeBatch, m.connections)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(&liveCollector{live: live, queues: queues})
+	return m
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Session-layer observer.
+
+func (m *Metrics) SessionCreated(d time.Duration) { m.sessionCreate.Observe(d.Seconds()) }
+func (m *Metrics) ListenerJoined(d time.Duration) { m.listenerJoin.Observe(d.Seconds()) }
+func (m *Metrics) SessionEnded(reason string)     { m.sessionsEnded.WithLabelValues(reason).Inc() }
+func (m *Metrics) GraceOutcome(outcome string)    { m.graceOutcomes.WithLabelValues(outcome).Inc() }
+func (m *Metrics) AudioIn(n int)                  { m.audioIn.Add(float64(n)) }
+func (m *Metrics) AudioDropped(n int)             { m.framesDropped.Add(float64(n)) }
+func (m *Metrics) Refreshed(role string)          { m.refreshes.WithLabelValues(role).Inc() }
+func (m *Metrics) RateLimited(kind string)        { m.rateLimited.WithLabelValues(kind).Inc() }
+
+// Transport observer.
+
+func (m *Metrics) ConnectionOpened(role string) { m.connections.WithLabelValues(role).Inc() }
+func (m *Metrics) ConnectionClosed(role string) { m.connections.WithLabelValues(role).Dec() }
+func (m *Metrics) ErrorSent(code string)        { m.connErrors.WithLabelValues(code).Inc() }
+func (m *Metrics) FramesWritten(messages, audio int) {
+	m.framesDelivered.Add(float64(messages))
+	m.audioDelivered.Add(float64(audio))
+	m.writeBatch.Observe(float64(messages))
+}
+
+// liveCollector reads the live gauges at scrape time.
+type liveCollector struct {
+	live   Live
+	queues Queues
+}
+
+var (
+	descSessions  = prometheus.NewDesc(ns+"_sessions_active", "Live sessions on this node.", nil, nil)
+	descSpeakers  = prometheus.NewDesc(ns+"_speaker_connections", "Speaker connections attached to a session.", nil, nil)
+	descListeners = prometheus.NewDesc(ns+"_listeners", "Listeners connected, by target language.", []string{"language"}, nil)
+	descListTotal = prometheus.NewDesc(ns+"_listeners_total_current", "Listeners connected, all languages.", nil, nil)
+	descQueued    = prometheus.NewDesc(ns+"_queued_messages", "Messages waiting in connection write queues.", nil, nil)
+	descConns     = prometheus.NewDesc(ns+"_websocket_connections", "Open WebSocket connections.", nil, nil)
+)
+
+func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSessions, descSpeakers, descListeners, descListTotal, descQueued, descConns} {
+		ch <- d
+	}
+}
+
+func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.live.Stats()
+	ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(st.Sessions))
+	ch <- prometheus.MustNewConstMetric(descSpeakers, prometheus.GaugeValue, float64(st.SpeakerConnections))
+	ch <- prometheus.MustNewConstMetric(descListTotal, prometheus.GaugeValue, float64(st.Listeners))
+	for lang, n := range st.ListenersByLang {
+		ch <- prometheus.MustNewConstMetric(descListeners, prometheus.GaugeValue, float64(n), lang)
+	}
+	if c.queues != nil {
+		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(c.queues.QueuedMessages()))
+		ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, float64(c.queues.Connections()))
+	}
+}

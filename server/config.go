@@ -1,0 +1,103 @@
+// Package server assembles a Pentecost node from its parts: the state store,
+// the token verifier, the session rules, the WebSocket transport and the HTTP
+// API. The command line and the tests both build nodes through it.
+package server
+
+import (
+	"time"
+
+	"github.com/pentecost/pentecost/sessions"
+	"github.com/pentecost/pentecost/ws"
+)
+
+// Config is every knob of a node; the names follow PROTOCOL.md section 10.
+type Config struct {
+	Addr           string
+	DataDir        string
+	RedisURL       string
+	TLSCert        string
+	TLSKey         string
+	AllowedOrigins string
+	TrustedProxies string
+	PublicURL      string // how users reach the server, for the start-up link
+
+	JWKSURL            string
+	JWTIssuer          string
+	JWTAudience        string
+	JWTSecret          string
+	ProcessorRoleClaim string
+
+	HeartbeatTimeout       time.Duration
+	PingInterval           time.Duration
+	ConnectionRefreshAfter time.Duration
+	ConnectionWarningAfter time.Duration
+	ConnectionMaxDuration  time.Duration
+	SpeakerGrace           time.Duration
+	SessionStartTimeout    time.Duration
+	SessionMaxDuration     time.Duration
+	ShutdownGrace          time.Duration
+
+	MaxListenersPerSession int
+	MaxConnections         int
+
+	RateSessionsPerHour     int
+	RateConnectsPerMinute   float64
+	RateConnectsBurst       int
+	RateJoinsPerMinute      float64
+	RateJoinsBurst          int
+	RateHeartbeatsPerMinute float64
+	RateHeartbeatBurst      int
+	RateControlPerSecond    float64
+
+	AudioMaxChunkBytes     int
+	AudioMaxChunksPerSec   int
+	JSONMaxBytes           int
+	ListenerQueueChunks    int
+	WriteTimeout           time.Duration
+	StatusInterval         time.Duration
+	RefreshOverlap         time.Duration
+	SweepInterval          time.Duration
+
+	LogLevel  string
+	LogFormat string
+}
+
+// Defaults returns the documented defaults.
+func Defaults() Config {
+	sc := sessions.DefaultConfig()
+	wc := ws.DefaultConfig()
+	return Config{
+		Addr:                    ":8080",
+		DataDir:                 "./pentecost-data",
+		ProcessorRoleClaim:      "role",
+		HeartbeatTimeout:        wc.HeartbeatTimeout,
+		PingInterval:            wc.PingInterval,
+		ConnectionRefreshAfter:  wc.RefreshAfter,
+		ConnectionWarningAfter:  wc.WarningAfter,
+		ConnectionMaxDuration:   wc.MaxDuration,
+		SpeakerGrace:            sc.SpeakerGrace,
+		SessionStartTimeout:     sc.StartTimeout,
+		SessionMaxDuration:      sc.MaxDuration,
+		ShutdownGrace:           10 * time.Second,
+		MaxListenersPerSession:  sc.MaxListeners,
+		MaxConnections:          wc.MaxConnections,
+		RateSessionsPerHour:     sc.SessionsPerHour,
+		RateConnectsPerMinute:   600,
+		RateConnectsBurst:       200,
+		RateJoinsPerMinute:      300,
+		RateJoinsBurst:          100,
+		RateHeartbeatsPerMinute: wc.HeartbeatsPerMinute,
+		RateHeartbeatBurst:      wc.HeartbeatBurst,
+		RateControlPerSecond:    wc.ControlPerSecond,
+		AudioMaxChunkBytes:      wc.AudioMaxChunk,
+		AudioMaxChunksPerSec:    wc.AudioMaxPerSecond,
+		JSONMaxBytes:            wc.JSONMaxBytes,
+		ListenerQueueChunks:     128,
+		WriteTimeout:            wc.WriteTimeout,
+		StatusInterval:          sc.StatusInterval,
+		RefreshOverlap:          sc.RefreshOverlap,
+		SweepInterval:           sc.SweepInterval,
+		LogLevel:                "info",
+		LogFormat:               "json",
+	}
+}

@@ -1,0 +1,267 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/pentecost/pentecost"
+	"github.com/pentecost/pentecost/auth"
+	"github.com/pentecost/pentecost/bolt"
+	"github.com/pentecost/pentecost/httpapi"
+	"github.com/pentecost/pentecost/hub"
+	"github.com/pentecost/pentecost/metrics"
+	"github.com/pentecost/pentecost/ratelimit"
+	"github.com/pentecost/pentecost/sessionid"
+	"github.com/pentecost/pentecost/sessions"
+	"github.com/pentecost/pentecost/ws"
+)
+
+// Server is one assembled node.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	clock    clockwork.Clock
+	store    pentecost.SessionStore
+	Auth     *auth.Authenticator
+	Sessions *sessions.Service
+	WS       *ws.Server
+	Metrics  *metrics.Metrics
+	handler  http.Handler
+	http     *http.Server
+	cancel   context.CancelFunc
+}
+
+// Options are what tests inject.
+type Options struct {
+	Clock  clockwork.Clock
+	Logger *slog.Logger
+	// Store replaces the embedded store (tests of store failures).
+	Store pentecost.SessionStore
+}
+
+// New assembles a node. It opens the state store and the token verifier and
+// resumes persisted sessions; nothing listens until Serve.
+func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RedisURL != "" {
+		return nil, errors.New("cluster mode (--redis-url) is not available in this build yet")
+	}
+	log := o.Logger
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Server{cfg: cfg, log: log, clock: o.Clock, cancel: cancel}
+
+	store := o.Store
+	if store == nil {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			cancel()
+			return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+		}
+		bs, err := bolt.Open(filepath.Join(cfg.DataDir, "sessions.db"), bolt.Options{Logger: log})
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		store = bs
+	}
+	s.store = store
+
+	a, err := auth.New(ctx, auth.Config{
+		JWKSURL:            cfg.JWKSURL,
+		Issuer:             cfg.JWTIssuer,
+		Audience:           cfg.JWTAudience,
+		Secret:             cfg.JWTSecret,
+		DataDir:            cfg.DataDir,
+		ProcessorRoleClaim: cfg.ProcessorRoleClaim,
+		Clock:              o.Clock,
+		Logger:             log,
+	})
+	if err != nil {
+		s.closeStore()
+		cancel()
+		return nil, fmt.Errorf("token verifier: %w", err)
+	}
+	s.Auth = a
+
+	queue := hub.QueueOptions{MaxAudio: cfg.ListenerQueueChunks}
+	// The metrics read live figures from the service and the transport at
+	// scrape time; both exist before the first scrape.
+	var m *metrics.Metrics
+	lazy := &lazyLive{}
+	m = metrics.New(lazy, lazy)
+	s.Metrics = m
+	s.Sessions = sessions.New(sessions.Config{
+		MaxListeners:    cfg.MaxListenersPerSession,
+		SpeakerGrace:    cfg.SpeakerGrace,
+		StartTimeout:    cfg.SessionStartTimeout,
+		MaxDuration:     cfg.SessionMaxDuration,
+		EndedRetention:  24 * time.Hour,
+		StatusInterval:  cfg.StatusInterval,
+		StatusMinGap:    time.Second,
+		RefreshOverlap:  cfg.RefreshOverlap,
+		SweepInterval:   cfg.SweepInterval,
+		SessionsPerHour: cfg.RateSessionsPerHour,
+		Queue:           queue,
+	}, sessions.Options{
+		Store:   store,
+		Clock:   o.Clock,
+		Logger:  log,
+		IDs:     sessionid.Generator{},
+		Limiter:  ratelimit.NewHourly(o.Clock),
+		Observer: m,
+	})
+	if err := s.Sessions.Start(ctx); err != nil {
+		s.closeStore()
+		cancel()
+		return nil, err
+	}
+
+	origins := ws.ParseOrigins(cfg.AllowedOrigins)
+	clientIP, err := ws.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		s.Sessions.Close()
+		s.closeStore()
+		cancel()
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	s.WS = ws.New(ws.Config{
+		HeartbeatTimeout:    cfg.HeartbeatTimeout,
+		PingInterval:        cfg.PingInterval,
+		RefreshAfter:        cfg.ConnectionRefreshAfter,
+		WarningAfter:        cfg.ConnectionWarningAfter,
+		MaxDuration:         cfg.ConnectionMaxDuration,
+		WriteTimeout:        cfg.WriteTimeout,
+		AudioMaxChunk:       cfg.AudioMaxChunkBytes,
+		AudioMaxPerSecond:   cfg.AudioMaxChunksPerSec,
+		JSONMaxBytes:        cfg.JSONMaxBytes,
+		HeartbeatsPerMinute: cfg.RateHeartbeatsPerMinute,
+		HeartbeatBurst:      cfg.RateHeartbeatBurst,
+		ControlPerSecond:    cfg.RateControlPerSecond,
+		MaxConnections:      cfg.MaxConnections,
+		Queue:               queue,
+	}, ws.Options{
+		Sessions:     s.Sessions,
+		Auth:         a,
+		Clock:        o.Clock,
+		Logger:       log,
+		Origins:      origins,
+		ClientIP:     clientIP,
+		ConnectLimit: ratelimit.NewBuckets(o.Clock, cfg.RateConnectsPerMinute, cfg.RateConnectsBurst),
+		JoinLimit:    ratelimit.NewBuckets(o.Clock, cfg.RateJoinsPerMinute, cfg.RateJoinsBurst),
+		Observer:     m,
+	})
+	lazy.svc, lazy.ws = s.Sessions, s.WS
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", s.WS)
+	api := &httpapi.API{Sessions: s.Sessions, Auth: a, CORS: origins, Clock: o.Clock, Logger: log}
+	api.Register(mux)
+	mux.Handle("GET /metrics", m.Handler())
+	registerWeb(mux)
+	s.handler = securityHeaders(mux)
+	return s, nil
+}
+
+// Handler is the node's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 * 1024,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if s.cfg.TLSCert != "" || s.cfg.TLSKey != "" {
+		if s.cfg.TLSCert == "" || s.cfg.TLSKey == "" {
+			return errors.New("--tls-cert and --tls-key must be given together")
+		}
+		s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		err := s.http.ServeTLS(l, s.cfg.TLSCert, s.cfg.TLSKey)
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+	err := s.http.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, asks every client to move (serverShutdown),
+// waits up to the drain grace, closes the rest with 1012 and closes the
+// store. Sessions stay persisted for the next start.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.http != nil {
+		// Stop accepting new connections; hijacked WebSockets are ours to
+		// drain.
+		go func() { _ = s.http.Shutdown(ctx) }()
+	}
+	s.WS.Drain(ctx, s.cfg.ShutdownGrace)
+	s.Sessions.Close()
+	s.cancel()
+	return s.closeStore()
+}
+
+func (s *Server) closeStore() error {
+	if s.store == nil {
+		return nil
+	}
+	return s.store.Close()
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// lazyLive lets the metrics be built before the parts they read.
+type lazyLive struct {
+	svc *sessions.Service
+	ws  *ws.Server
+}
+
+func (l *lazyLive) Stats() sessions.Stats {
+	if l.svc == nil {
+		return sessions.Stats{}
+	}
+	return l.svc.Stats()
+}
+
+func (l *lazyLive) QueuedMessages() int {
+	if l.ws == nil {
+		return 0
+	}
+	return l.ws.QueuedMessages()
+}
+
+func (l *lazyLive) Connections() int {
+	if l.ws == nil {
+		return 0
+	}
+	return l.ws.Connections()
+}

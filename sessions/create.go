@@ -1,0 +1,117 @@
+package sessions
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/pentecost/pentecost"
+)
+
+// CreateParams are what a speaker chooses for a new session.
+type CreateParams struct {
+	SourceLanguage string
+	QualityTier    string
+	AudioFormat    string
+}
+
+func (p *CreateParams) normalize() error {
+	lang, err := pentecost.CheckSourceLanguage("sourceLanguage", p.SourceLanguage)
+	if err != nil {
+		return err
+	}
+	p.SourceLanguage = lang
+	p.QualityTier = strings.ToLower(strings.TrimSpace(p.QualityTier))
+	switch p.QualityTier {
+	case "":
+		p.QualityTier = pentecost.TierStandard
+	case pentecost.TierStandard, pentecost.TierPremium:
+	default:
+		return pentecost.Invalid("qualityTier", "must be standard or premium")
+	}
+	p.AudioFormat = strings.ToLower(strings.TrimSpace(p.AudioFormat))
+	switch p.AudioFormat {
+	case "":
+		p.AudioFormat = pentecost.FormatPCM16
+	case pentecost.FormatPCM16, pentecost.FormatOpus:
+	default:
+		return pentecost.Invalid("audioFormat", "must be pcm16 or opus")
+	}
+	return nil
+}
+
+// CheckCreate validates create parameters without creating anything, so the
+// transport can refuse a bad request before spending a rate-limit token.
+func CheckCreate(p CreateParams) error { return p.normalize() }
+
+// Create makes a new session owned by owner (the JWT sub). WebSocket and HTTP
+// creations both come here, so the per-user limit counts them together.
+func (s *Service) Create(ctx context.Context, owner string, p CreateParams) (*pentecost.Session, error) {
+	started := s.clock.Now()
+	if owner == "" {
+		return nil, pentecost.Errorf(pentecost.ErrUnauthorized, "token has no sub claim")
+	}
+	if err := p.normalize(); err != nil {
+		return nil, err
+	}
+	if err := s.allowCreate(ctx, owner); err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	rec := &pentecost.Session{
+		OwnerID:        owner,
+		Status:         pentecost.StatusActive,
+		SourceLanguage: p.SourceLanguage,
+		QualityTier:    p.QualityTier,
+		AudioFormat:    p.AudioFormat,
+		Broadcast:      pentecost.BroadcastState{IsActive: true, Volume: 1, LastStateChange: now.UnixMilli()},
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	}
+	if s.cfg.MaxDuration > 0 {
+		rec.ExpiresAt = now.Add(s.cfg.MaxDuration)
+	}
+	_, err := s.ids.New(ctx, func(ctx context.Context, id string) error {
+		rec.ID = id
+		return s.store.Create(ctx, rec)
+	})
+	if err != nil {
+		if e := pentecost.AsError(err); e != nil && e.Code == pentecost.ErrSessionIDExhausted {
+			return nil, err
+		}
+		return nil, unavailable(err)
+	}
+	if _, err := s.liveFor(ctx, rec); err != nil {
+		return nil, err
+	}
+	s.obs.SessionCreated(s.clock.Since(started))
+	s.log.Info("session created", "sessionId", rec.ID, "sourceLanguage", rec.SourceLanguage)
+	return rec.Clone(), nil
+}
+
+func (s *Service) allowCreate(ctx context.Context, owner string) error {
+	if s.limit == nil || s.cfg.SessionsPerHour <= 0 {
+		return nil
+	}
+	ok, retry, err := s.limit.Allow(ctx, "sessions:"+owner, s.cfg.SessionsPerHour)
+	if err != nil {
+		// A limiter that cannot answer must not stop a sermon from starting.
+		s.log.Warn("session rate limit unavailable, allowing", "err", err)
+		return nil
+	}
+	if !ok {
+		s.obs.RateLimited("sessions")
+		return RateLimited("you have created too many sessions; try again later", retry)
+	}
+	return nil
+}
+
+// RateLimited is RATE_LIMIT_EXCEEDED with retryAfter in whole seconds (at
+// least 1).
+func RateLimited(msg string, retry time.Duration) *pentecost.Error {
+	secs := int((retry + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	return pentecost.Errorf(pentecost.ErrRateLimited, "%s", msg).With("retryAfter", secs)
+}

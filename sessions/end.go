@@ -1,0 +1,105 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+
+	"github.com/pentecost/pentecost"
+	"github.com/pentecost/pentecost/protocol"
+)
+
+var errAlreadyEnded = errors.New("session already ended")
+
+var endMessages = map[string]string{
+	pentecost.EndSpeakerEnded:   "The speaker ended the session.",
+	pentecost.EndSpeakerTimeout: "The speaker did not come back in time.",
+	pentecost.EndExpired:        "The session reached its time limit.",
+	pentecost.EndDeleted:        "The session was deleted.",
+}
+
+// end ends session id for reason: the record is marked ended, everyone
+// connected gets sessionEnded and is closed with 1000. Ending an ended
+// session is not an error.
+func (s *Service) end(ctx context.Context, id, reason, message string) (*pentecost.Session, error) {
+	now := s.clock.Now()
+	rec, err := s.store.Update(ctx, id, func(r *pentecost.Session) error {
+		if r.Ended() {
+			if reason == pentecost.EndDeleted && !r.Deleted {
+				r.Deleted = true
+				r.UpdatedAt = now
+				return nil
+			}
+			return errAlreadyEnded
+		}
+		r.Status = pentecost.StatusEnded
+		r.EndedAt = now
+		r.EndReason = reason
+		r.SpeakerLive = false
+		r.Broadcast.IsActive = false
+		r.Broadcast.LastStateChange = now.UnixMilli()
+		r.Deleted = reason == pentecost.EndDeleted
+		r.UpdatedAt = now
+		return nil
+	})
+	switch {
+	case errors.Is(err, errAlreadyEnded):
+		rec, err = s.store.Get(ctx, id)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+	case err != nil:
+		if pentecost.ErrorCode(err) == pentecost.ErrSessionNotFound {
+			return nil, err
+		}
+		// The store is down: the live session still ends for everyone
+		// connected here; the record catches up on the next read.
+		s.log.Warn("could not persist session end", "sessionId", id, "reason", reason, "err", err)
+		if l := s.lookupLive(id); l != nil {
+			l.finish(reason, message)
+			s.dropLive(l)
+		}
+		return nil, unavailable(err)
+	}
+	if l := s.lookupLive(id); l != nil {
+		if l.finish(reason, message) {
+			s.obs.SessionEnded(reason)
+			s.log.Info("session ended", "sessionId", id, "reason", reason)
+		}
+		s.dropLive(l)
+	}
+	return rec, nil
+}
+
+// finish tells everyone the session ended and closes their connections. It
+// reports false if the session had already finished.
+func (l *live) finish(reason, message string) bool {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return false
+	}
+	l.ended = true
+	l.inGrace = false
+	l.stopTimersLocked()
+	if message == "" {
+		message = endMessages[reason]
+	}
+	l.broadcastLocked(&protocol.SessionEnded{
+		Header:    protocol.H(protocol.TypeSessionEnded, l.s.clock.Now()),
+		SessionID: l.id,
+		Reason:    reason,
+		Message:   message,
+	}, true)
+	conns := l.speakerConnsLocked()
+	for _, sp := range l.speakers {
+		sp.active.Store(false)
+	}
+	for _, h := range l.listeners {
+		conns = append(conns, h.conn)
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		c.Close(1000, "sessionEnded")
+	}
+	return true
+}

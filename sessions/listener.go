@@ -1,0 +1,194 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/pentecost/pentecost"
+	"github.com/pentecost/pentecost/hub"
+	"github.com/pentecost/pentecost/protocol"
+	"github.com/pentecost/pentecost/sessionid"
+)
+
+// JoinParams are a listener's choices.
+type JoinParams struct {
+	SessionID      string
+	TargetLanguage string
+	Base64         bool
+	// PreviousConnectionID names the connection a refreshing listener
+	// replaces; only then may the join exceed the cap.
+	PreviousConnectionID string
+}
+
+// JoinInfo is what a listener is told on joining.
+type JoinInfo struct {
+	Session          *pentecost.Session
+	TargetLanguage   string
+	ListenerCount    int
+	SpeakerConnected bool
+	Translated       bool
+	Refreshed        bool // PreviousConnectionID named a live listener
+}
+
+// Listener is a listener connection's hold on its session.
+type Listener struct {
+	l    *live
+	conn Conn
+
+	mu   sync.Mutex
+	lang string
+}
+
+// SessionID is the session listened to.
+func (h *Listener) SessionID() string { return h.l.id }
+
+// Language is the listener's current target language.
+func (h *Listener) Language() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lang
+}
+
+// CheckJoin validates join parameters without touching any state.
+func CheckJoin(p *JoinParams) error {
+	if p.SessionID == "" {
+		return pentecost.Missing("sessionId")
+	}
+	if err := sessionid.Check(p.SessionID); err != nil {
+		return err
+	}
+	lang, err := pentecost.CheckTargetLanguage("targetLanguage", p.TargetLanguage)
+	if err != nil {
+		return err
+	}
+	p.TargetLanguage = lang
+	return nil
+}
+
+// JoinListener adds c as a listener. Listeners may join before the speaker
+// has attached; they wait for the audio.
+func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*Listener, JoinInfo, error) {
+	started := s.clock.Now()
+	if err := CheckJoin(&p); err != nil {
+		return nil, JoinInfo{}, err
+	}
+	l, err := s.getLive(ctx, p.SessionID)
+	if err != nil {
+		return nil, JoinInfo{}, err
+	}
+	h := &Listener{l: l, conn: c, lang: p.TargetLanguage}
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return nil, JoinInfo{}, pentecost.NotFound(p.SessionID)
+	}
+	prev := l.listeners[p.PreviousConnectionID]
+	refreshed := p.PreviousConnectionID != "" && prev != nil && p.PreviousConnectionID != c.ID()
+	res, err := l.room.Join(&hub.Listener{ID: c.ID(), Lang: p.TargetLanguage, Base64: p.Base64, Queue: c.Queue()},
+		s.cfg.MaxListeners, refreshed)
+	if errors.Is(err, hub.ErrFull) {
+		l.mu.Unlock()
+		return nil, JoinInfo{}, pentecost.Errorf(pentecost.ErrSessionFull, "session %s is full", p.SessionID).
+			With("maxListeners", s.cfg.MaxListeners).With("sessionId", p.SessionID)
+	}
+	l.listeners[c.ID()] = h
+	info := JoinInfo{
+		Session:          l.rec.Clone(),
+		TargetLanguage:   p.TargetLanguage,
+		ListenerCount:    res.Count,
+		SpeakerConnected: l.primary != nil,
+		Translated:       l.translatedLocked(p.TargetLanguage),
+		Refreshed:        refreshed,
+	}
+	l.mu.Unlock()
+
+	if refreshed {
+		s.obs.Refreshed(protocol.RoleListener)
+		s.clock.AfterFunc(s.cfg.RefreshOverlap, func() {
+			// The old connection's own Leave removes it from the room.
+			prev.conn.Close(1000, "connectionRefreshed")
+		})
+	}
+	l.listenersChanged(res.NewLang)
+	s.obs.ListenerJoined(s.clock.Since(started))
+	return h, info, nil
+}
+
+// translatedLocked reports whether listeners of lang hear something made for
+// their language: the source itself, or a processor's stream.
+func (l *live) translatedLocked(lang string) bool {
+	return lang == *l.sourceLang.Load() || l.room.Served(lang)
+}
+
+// ChangeLanguage moves the listener to another language.
+func (h *Listener) ChangeLanguage(_ context.Context, lang string) (*protocol.LanguageChanged, error) {
+	lang, err := pentecost.CheckTargetLanguage("targetLanguage", lang)
+	if err != nil {
+		return nil, err
+	}
+	l := h.l
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return nil, pentecost.NotFound(l.id)
+	}
+	newLang, _, ok := l.room.ChangeLanguage(h.conn.ID(), lang)
+	if !ok {
+		l.mu.Unlock()
+		return nil, pentecost.NotFound(l.id)
+	}
+	h.mu.Lock()
+	h.lang = lang
+	h.mu.Unlock()
+	msg := &protocol.LanguageChanged{
+		Header:         protocol.H(protocol.TypeLanguageChanged, l.s.clock.Now()),
+		SessionID:      l.id,
+		TargetLanguage: lang,
+		SourceLanguage: *l.sourceLang.Load(),
+		Translated:     l.translatedLocked(lang),
+	}
+	l.mu.Unlock()
+	l.listenersChanged(newLang)
+	return msg, nil
+}
+
+// SetPlayback pauses or resumes audio to this listener only; control
+// messages still arrive while paused.
+func (h *Listener) SetPlayback(paused bool) *protocol.SessionRef {
+	h.conn.Queue().SetAudioPaused(paused)
+	typ := protocol.TypePlaybackResumed
+	if paused {
+		typ = protocol.TypePlaybackPaused
+	}
+	return &protocol.SessionRef{Header: protocol.H(typ, h.l.s.clock.Now()), SessionID: h.l.id}
+}
+
+// Info re-reads what sessionJoined tells, for an idempotent joinSession.
+func (h *Listener) Info() JoinInfo {
+	l := h.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lang := h.Language()
+	return JoinInfo{
+		Session:          l.rec.Clone(),
+		TargetLanguage:   lang,
+		ListenerCount:    l.room.Count(),
+		SpeakerConnected: l.primary != nil,
+		Translated:       l.translatedLocked(lang),
+	}
+}
+
+// Leave is called when the listener's connection has ended.
+func (h *Listener) Leave() {
+	l := h.l
+	l.mu.Lock()
+	if cur := l.listeners[h.conn.ID()]; cur == h {
+		delete(l.listeners, h.conn.ID())
+	}
+	present, _ := l.room.Leave(h.conn.ID())
+	l.mu.Unlock()
+	if present {
+		l.listenersChanged(false)
+	}
+}

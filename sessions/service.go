@@ -1,0 +1,326 @@
+package sessions
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/pentecost/pentecost"
+	"github.com/pentecost/pentecost/hub"
+	"github.com/pentecost/pentecost/protocol"
+	"github.com/pentecost/pentecost/sessionid"
+)
+
+// Config holds the rules' knobs; every duration is configurable so tests run
+// hours of session life in milliseconds.
+type Config struct {
+	MaxListeners    int           // per session; 0 = no cap
+	SpeakerGrace    time.Duration // reconnect window after a speaker's unexpected drop
+	StartTimeout    time.Duration // a session never attached by its speaker ends after this
+	MaxDuration     time.Duration // 0 = unlimited
+	EndedRetention  time.Duration // ended sessions read as ended, and keep their ID, this long
+	StatusInterval  time.Duration // periodic sessionStatus to the speaker
+	StatusMinGap    time.Duration // listener-count pushes at most this often
+	RefreshOverlap  time.Duration // the old connection of a refresh is closed after this
+	SweepInterval   time.Duration
+	SessionsPerHour int // per user; 0 = unlimited
+	Queue           hub.QueueOptions
+}
+
+// DefaultConfig returns the defaults of PROTOCOL.md section 8.
+func DefaultConfig() Config {
+	return Config{
+		MaxListeners:    500,
+		SpeakerGrace:    60 * time.Second,
+		StartTimeout:    24 * time.Hour,
+		MaxDuration:     24 * time.Hour,
+		EndedRetention:  24 * time.Hour,
+		StatusInterval:  30 * time.Second,
+		StatusMinGap:    time.Second,
+		RefreshOverlap:  2 * time.Second,
+		SweepInterval:   time.Minute,
+		SessionsPerHour: 50,
+	}
+}
+
+// Limiter decides whether a keyed action is allowed now; the embedded and
+// Redis limiters implement it.
+type Limiter interface {
+	Allow(ctx context.Context, key string, perHour int) (ok bool, retryAfter time.Duration, err error)
+}
+
+// Observer receives the events metrics are made of. A nil Observer is fine.
+type Observer interface {
+	SessionCreated(d time.Duration)
+	ListenerJoined(d time.Duration)
+	SessionEnded(reason string)
+	GraceOutcome(outcome string)
+	AudioIn(n int)
+	AudioDropped(n int)
+	Refreshed(role string)
+	RateLimited(kind string)
+}
+
+// Service applies the session rules. It is safe for concurrent use.
+type Service struct {
+	cfg   Config
+	store pentecost.SessionStore
+	clock clockwork.Clock
+	log   *slog.Logger
+	ids   sessionid.Generator
+	limit Limiter
+	obs   Observer
+
+	mu   sync.RWMutex
+	live map[string]*live
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Options are the dependencies of a Service.
+type Options struct {
+	Store    pentecost.SessionStore
+	Clock    clockwork.Clock
+	Logger   *slog.Logger
+	IDs      sessionid.Generator
+	Limiter  Limiter
+	Observer Observer
+}
+
+// New returns a service. Call Start to resume persisted sessions and run the
+// sweeper.
+func New(cfg Config, o Options) *Service {
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
+	if cfg.StatusMinGap <= 0 {
+		cfg.StatusMinGap = time.Second
+	}
+	if cfg.EndedRetention <= 0 {
+		cfg.EndedRetention = 24 * time.Hour
+	}
+	return &Service{
+		cfg:   cfg,
+		store: o.Store,
+		clock: o.Clock,
+		log:   o.Logger,
+		ids:   o.IDs,
+		limit: o.Limiter,
+		obs:   o.Observer,
+		live:  make(map[string]*live),
+		stop:  make(chan struct{}),
+	}
+}
+
+// Config returns the service's configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// Clock returns the service's clock.
+func (s *Service) Clock() clockwork.Clock { return s.clock }
+
+// Start resumes every persisted live session (a restarted node must keep
+// them: speakers re-attach to the same ID, listeners re-join) and starts the
+// sweeper.
+func (s *Service) Start(ctx context.Context) error {
+	recs, err := s.store.List(ctx)
+	if err != nil {
+		return fmt.Errorf("sessions: resume: %w", err)
+	}
+	for _, rec := range recs {
+		if _, err := s.liveFor(ctx, rec); err != nil {
+			s.log.Warn("could not resume session", "sessionId", rec.ID, "err", err)
+		}
+	}
+	if len(recs) > 0 {
+		s.log.Info("resumed sessions", "count", len(recs))
+	}
+	if s.cfg.SweepInterval > 0 {
+		s.wg.Add(1)
+		go s.sweepLoop()
+	}
+	return nil
+}
+
+// Close stops background work. It does not end sessions: they stay
+// persisted for the next start.
+func (s *Service) Close() {
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	close(s.stop)
+	s.wg.Wait()
+	s.mu.Lock()
+	for _, l := range s.live {
+		l.stopTimers()
+	}
+	s.mu.Unlock()
+}
+
+func (s *Service) sweepLoop() {
+	defer s.wg.Done()
+	t := s.clock.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.Chan():
+			s.Sweep(context.Background())
+		}
+	}
+}
+
+// Sweep ends every live session past its expiry and removes ended records
+// past the retention period. Reads check expiry too; the sweeper makes sure
+// a session nobody reads still ends and its record goes.
+func (s *Service) Sweep(ctx context.Context) {
+	s.mu.RLock()
+	ids := make([]string, 0, len(s.live))
+	for id := range s.live {
+		ids = append(ids, id)
+	}
+	s.mu.RUnlock()
+	for _, id := range ids {
+		_, _ = s.get(ctx, id)
+	}
+	n, err := s.store.Sweep(ctx, s.clock.Now().Add(-s.cfg.EndedRetention))
+	if err != nil {
+		s.log.Warn("sweep failed", "err", err)
+	} else if n > 0 {
+		s.log.Debug("swept ended sessions", "count", n)
+	}
+}
+
+// Ping reports whether the state store answers.
+func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// unavailable wraps a store failure as SERVICE_UNAVAILABLE, so clients retry
+// instead of seeing an internal error.
+func unavailable(err error) error {
+	if e := pentecost.AsError(err); e != nil {
+		return err
+	}
+	return pentecost.Errorf(pentecost.ErrServiceUnavailable, "session state is temporarily unavailable").
+		With("retryAfter", 5).Wrap(err)
+}
+
+// get reads a session, checking expiry on the way: a session past its maximum
+// duration or start timeout is ended now, whoever reads it. Deleted sessions,
+// and ended ones past retention, are not found.
+func (s *Service) get(ctx context.Context, id string) (*pentecost.Session, error) {
+	rec, err := s.store.Get(ctx, id)
+	if err != nil {
+		if pentecost.ErrorCode(err) == pentecost.ErrSessionNotFound {
+			return nil, pentecost.NotFound(id)
+		}
+		return nil, unavailable(err)
+	}
+	now := s.clock.Now()
+	if rec.Deleted || (rec.Ended() && now.Sub(rec.EndedAt) >= s.cfg.EndedRetention) {
+		return nil, pentecost.NotFound(id)
+	}
+	if reason := s.expiredReason(rec, now); reason != "" {
+		if ended, err := s.end(ctx, id, reason, ""); err == nil {
+			return ended, nil
+		}
+		rec.Status = pentecost.StatusEnded
+	}
+	return rec, nil
+}
+
+func (s *Service) expiredReason(rec *pentecost.Session, now time.Time) string {
+	if rec.Ended() {
+		return ""
+	}
+	if !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt) {
+		return pentecost.EndExpired
+	}
+	if rec.SpeakerAttachedAt.IsZero() && s.cfg.StartTimeout > 0 && !now.Before(rec.CreatedAt.Add(s.cfg.StartTimeout)) {
+		return pentecost.EndExpired
+	}
+	return ""
+}
+
+// getLive reads a session that must be live (not ended) and returns its live
+// state, creating it if this node has none yet.
+func (s *Service) getLive(ctx context.Context, id string) (*live, error) {
+	rec, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Ended() {
+		return nil, pentecost.NotFound(id).With("status", "ended")
+	}
+	return s.liveFor(ctx, rec)
+}
+
+func (s *Service) liveFor(_ context.Context, rec *pentecost.Session) (*live, error) {
+	s.mu.RLock()
+	l := s.live[rec.ID]
+	s.mu.RUnlock()
+	if l != nil {
+		return l, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l = s.live[rec.ID]; l != nil {
+		return l, nil
+	}
+	l = s.newLive(rec)
+	s.live[rec.ID] = l
+	return l, nil
+}
+
+func (s *Service) lookupLive(id string) *live {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.live[id]
+}
+
+func (s *Service) dropLive(l *live) {
+	s.mu.Lock()
+	if s.live[l.id] == l {
+		delete(s.live, l.id)
+	}
+	s.mu.Unlock()
+}
+
+// audioText builds the base64 audioData message for one chunk and language.
+func audioText(sessionID, format string) func(lang string, kind byte, seq uint32, ingest time.Time, chunk []byte) []byte {
+	return func(lang string, kind byte, seq uint32, ingest time.Time, chunk []byte) []byte {
+		return protocol.Marshal(&protocol.AudioData{
+			Header:         protocol.Header{Type: protocol.TypeAudioData, Timestamp: ingest.UnixMilli()},
+			SessionID:      sessionID,
+			TargetLanguage: lang,
+			SequenceNumber: seq,
+			Kind:           int(kind),
+			AudioData:      base64.StdEncoding.EncodeToString(chunk),
+			Format:         format,
+		})
+	}
+}
+
+type nopObserver struct{}
+
+func (nopObserver) SessionCreated(time.Duration) {}
+func (nopObserver) ListenerJoined(time.Duration) {}
+func (nopObserver) SessionEnded(string)          {}
+func (nopObserver) GraceOutcome(string)          {}
+func (nopObserver) AudioIn(int)                  {}
+func (nopObserver) AudioDropped(int)             {}
+func (nopObserver) Refreshed(string)             {}
+func (nopObserver) RateLimited(string)           {}

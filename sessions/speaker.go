@@ -1,0 +1,181 @@
+package sessions
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/pentecost/pentecost"
+	"github.com/pentecost/pentecost/protocol"
+	"github.com/pentecost/pentecost/sessionid"
+)
+
+// Speaker is a speaker connection's hold on its session. Only the session's
+// owner gets one.
+type Speaker struct {
+	l      *live
+	conn   Conn
+	active atomic.Bool // false once replaced, refreshed away or ended
+}
+
+// SessionID is the session this speaker broadcasts to.
+func (sp *Speaker) SessionID() string { return sp.l.id }
+
+// AttachSpeaker attaches c as the speaker of session id for owner. With
+// refresh, the previous speaker connection stays accepted for the refresh
+// overlap and is then closed; without, it is replaced at once (it gets
+// connectionReplaced). Either way a speaker in its grace period is back.
+func (s *Service) AttachSpeaker(ctx context.Context, c Conn, id, owner string, refresh bool) (*Speaker, *pentecost.Session, error) {
+	if err := sessionid.Check(id); err != nil {
+		return nil, nil, err
+	}
+	if owner == "" {
+		return nil, nil, pentecost.Errorf(pentecost.ErrUnauthorized, "token has no sub claim")
+	}
+	l, err := s.getLive(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return nil, nil, pentecost.NotFound(id)
+	}
+	if l.rec.OwnerID != owner {
+		return nil, nil, pentecost.Errorf(pentecost.ErrForbidden, "only the speaker who created session %s may attach to it", id).
+			With("sessionId", id)
+	}
+	if l.rec.SpeakerAttachedAt.IsZero() || !l.rec.SpeakerLive {
+		now := s.clock.Now()
+		rec, err := s.store.Update(ctx, id, func(r *pentecost.Session) error {
+			if r.SpeakerAttachedAt.IsZero() {
+				r.SpeakerAttachedAt = now
+			}
+			r.SpeakerLive = true
+			return nil
+		})
+		if err != nil {
+			return nil, nil, unavailable(err)
+		}
+		l.rec = rec
+		if l.startTimer != nil {
+			l.startTimer.Stop()
+			l.startTimer = nil
+		}
+	}
+
+	sp := &Speaker{l: l, conn: c}
+	sp.active.Store(true)
+	now := s.clock.Now()
+	for cid, old := range l.speakers {
+		if cid == c.ID() {
+			continue
+		}
+		if refresh {
+			s.closeAfterOverlap(old)
+			continue
+		}
+		old.active.Store(false)
+		delete(l.speakers, cid)
+		send(old.conn, &protocol.ConnectionReplaced{Header: protocol.H(protocol.TypeConnectionReplaced, now), SessionID: id})
+		old.conn.Close(1000, "connectionReplaced")
+	}
+	l.speakers[c.ID()] = sp
+	l.primary = sp
+	if l.inGrace {
+		l.inGrace = false
+		if l.graceTimer != nil {
+			l.graceTimer.Stop()
+			l.graceTimer = nil
+		}
+		s.obs.GraceOutcome("reconnected")
+		l.broadcastLocked(&protocol.SpeakerPresence{
+			Header: protocol.H(protocol.TypeSpeakerReconnected, now), SessionID: id,
+		}, false)
+	}
+	if refresh {
+		s.obs.Refreshed(protocol.RoleSpeaker)
+	}
+	return sp, l.rec.Clone(), nil
+}
+
+// closeAfterOverlap closes the old connection of a refresh once the overlap
+// has passed, unless the client closed it first. Its chunks stay accepted
+// until then, so none is lost in the swap.
+func (s *Service) closeAfterOverlap(old *Speaker) {
+	s.clock.AfterFunc(s.cfg.RefreshOverlap, func() {
+		l := old.l
+		l.mu.Lock()
+		cur, ok := l.speakers[old.conn.ID()]
+		if ok && cur == old && l.primary != old {
+			delete(l.speakers, old.conn.ID())
+			old.active.Store(false)
+		} else {
+			ok = false
+		}
+		l.mu.Unlock()
+		if ok {
+			old.conn.Close(1000, "connectionRefreshed")
+		}
+	})
+}
+
+// Audio fans a chunk out to the session's listeners. Chunks are dropped,
+// without an error and without a sequence number, while the broadcast is
+// paused or muted. The chunk may be reused by the caller after Audio returns.
+func (sp *Speaker) Audio(chunk []byte) {
+	l := sp.l
+	if !sp.active.Load() || l.gated.Load() {
+		return
+	}
+	l.room.Publish(*l.sourceLang.Load(), chunk, l.s.clock.Now())
+	l.s.obs.AudioIn(1)
+}
+
+// Leave is called when the speaker's connection has ended, for whatever
+// reason. If it was the session's current speaker and the session was not
+// ended, the speaker's grace starts: a page reload must not end a sermon.
+func (sp *Speaker) Leave() {
+	l := sp.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cur, ok := l.speakers[sp.conn.ID()]; !ok || cur != sp {
+		return
+	}
+	delete(l.speakers, sp.conn.ID())
+	sp.active.Store(false)
+	if l.primary != sp {
+		return
+	}
+	l.primary = nil
+	for _, other := range l.speakers {
+		l.primary = other
+	}
+	if l.primary == nil && !l.ended {
+		l.startGraceLocked()
+	}
+}
+
+// Status is the session's status, as asked for by the speaker.
+func (sp *Speaker) Status() *protocol.SessionStatus {
+	l := sp.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.statusLocked(protocol.StatusRequested)
+}
+
+// End ends the session at the speaker's request; message is the speaker's
+// text for the listeners.
+func (sp *Speaker) End(ctx context.Context, message string) error {
+	_, err := sp.l.s.end(ctx, sp.l.id, pentecost.EndSpeakerEnded, message)
+	return err
+}
+
+// Session returns a copy of the session record.
+func (sp *Speaker) Session() *pentecost.Session {
+	sp.l.mu.Lock()
+	defer sp.l.mu.Unlock()
+	return sp.l.rec.Clone()
+}
+
+// Listeners is the live listener count.
+func (sp *Speaker) Listeners() int { return sp.l.room.Count() }

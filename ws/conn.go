@@ -1,0 +1,419 @@
+package ws
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/jonboulle/clockwork"
+	"golang.org/x/time/rate"
+
+	"github.com/pentecost/pentecost"
+	"github.com/pentecost/pentecost/auth"
+	"github.com/pentecost/pentecost/hub"
+	"github.com/pentecost/pentecost/protocol"
+	"github.com/pentecost/pentecost/sessions"
+)
+
+// conn is one WebSocket connection. Two goroutines serve it: the reader (the
+// HTTP handler's goroutine, running run) and the writer.
+type conn struct {
+	srv   *Server
+	id    string
+	nc    net.Conn
+	br    *bufio.Reader
+	q     *hub.Queue
+	clock clockwork.Clock
+	ip    netip.Addr
+	logp  atomic.Pointer[slog.Logger]
+	ctx   context.Context
+	stop  context.CancelFunc
+
+	lastActive atomic.Int64 // unix nanoseconds, by the injected clock
+
+	hbLimit    *rate.Limiter
+	ctrlLimit  *rate.Limiter
+	audioLimit *rate.Limiter
+
+	mu          sync.Mutex
+	role        string // "" until bound
+	identity    *auth.Identity
+	speaker     *sessions.Speaker
+	listener    *sessions.Listener
+	born        time.Time // start of the connection's age; reset by refresh
+	timers      []clockwork.Timer
+	ageTimers   []clockwork.Timer
+	lastRateErr time.Time
+	b64         bool // the listener receives base64 JSON audio
+
+	// Writer state, under mu.
+	pong        []byte
+	ping        bool
+	closeCode   int
+	closeReason string
+	closing     bool
+	slow        bool
+
+	writerDone chan struct{}
+	closedOnce sync.Once
+}
+
+func newConn(s *Server, nc net.Conn, br *bufio.Reader, r *http.Request) *conn {
+	clock := s.o.Clock
+	now := clock.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &conn{
+		srv:        s,
+		id:         newConnID(),
+		nc:         nc,
+		br:         br,
+		clock:      clock,
+		ip:         s.o.ClientIP.Of(r),
+		ctx:        ctx,
+		stop:       cancel,
+		born:       now,
+		writerDone: make(chan struct{}),
+	}
+	sum := sha256.Sum256([]byte(c.id))
+	c.logp.Store(s.log.With("conn", hex.EncodeToString(sum[:6])))
+	qo := s.cfg.Queue
+	qo.OnSlow = c.onSlow
+	c.q = hub.NewQueue(qo)
+	c.lastActive.Store(now.UnixNano())
+	cfg := s.cfg
+	c.hbLimit = newLimiter(cfg.HeartbeatsPerMinute/60, cfg.HeartbeatBurst)
+	c.ctrlLimit = newLimiter(cfg.ControlPerSecond, int(cfg.ControlPerSecond))
+	c.audioLimit = newLimiter(float64(cfg.AudioMaxPerSecond), cfg.AudioMaxPerSecond)
+	return c
+}
+
+func newLimiter(perSecond float64, burst int) *rate.Limiter {
+	if perSecond <= 0 {
+		return rate.NewLimiter(rate.Inf, 1)
+	}
+	if burst < 1 {
+		burst = 1
+	}
+	return rate.NewLimiter(rate.Limit(perSecond), burst)
+}
+
+func (c *conn) logger() *slog.Logger { return c.logp.Load() }
+
+func (c *conn) base64() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b64
+}
+
+func (c *conn) targetLanguage() string {
+	c.mu.Lock()
+	li := c.listener
+	c.mu.Unlock()
+	if li == nil {
+		return ""
+	}
+	return li.Language()
+}
+
+// ID implements sessions.Conn.
+func (c *conn) ID() string { return c.id }
+
+// Queue implements sessions.Conn.
+func (c *conn) Queue() *hub.Queue { return c.q }
+
+// Close implements sessions.Conn: the writer sends what is queued, then the
+// close frame.
+func (c *conn) Close(code int, reason string) { c.closeServer(code, reason) }
+
+func (c *conn) closeServer(code int, reason string) {
+	c.mu.Lock()
+	if !c.closing {
+		c.closing = true
+		c.closeCode, c.closeReason = code, reason
+	}
+	c.mu.Unlock()
+	c.q.Wake()
+}
+
+func (c *conn) onSlow() {
+	c.mu.Lock()
+	c.slow = true
+	c.mu.Unlock()
+	c.logger().Info("listener too slow, disconnecting")
+	c.closeServer(4008, "slowConsumer")
+	// A writer stuck in a write gets little time left to finish it.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+}
+
+// send queues one control message.
+func (c *conn) send(m protocol.Message) {
+	c.q.Push(hub.NewControl(protocol.Marshal(m)))
+}
+
+// sendError queues an error message. It never closes the connection.
+func (c *conn) sendError(err error, sessionID string) {
+	e := pentecost.AsError(err)
+	if e == nil {
+		corr := newConnID()[:12]
+		c.logger().Error("internal error", "correlationId", corr, "err", err)
+		e = pentecost.Errorf(pentecost.ErrInternal, "internal error (correlation id %s)", corr).With("correlationId", corr)
+	} else if e.Err != nil {
+		c.logger().Warn("request failed", "code", e.Code, "err", e.Err)
+	}
+	c.srv.o.Observer.ErrorSent(e.Code)
+	c.send(protocol.ErrorFrom(e, sessionID, c.clock.Now()))
+}
+
+// refuse sends the error of a failed connect and closes with 4000+status.
+func (c *conn) refuse(err error) {
+	e := pentecost.AsError(err)
+	if e == nil {
+		c.sendError(err, "")
+		c.closeServer(4500, pentecost.ErrInternal)
+		return
+	}
+	var sid string
+	if v, ok := e.Details["sessionId"].(string); ok {
+		sid = v
+	}
+	c.sendError(e, sid)
+	c.closeServer(4000+e.Status(), e.Code)
+}
+
+// rateLimited sends RATE_LIMIT_EXCEEDED, at most once a second per
+// connection, so a flood does not turn into a flood of errors.
+func (c *conn) rateLimited(kind string, retry time.Duration) {
+	c.srv.o.Observer.RateLimited(kind)
+	now := c.clock.Now()
+	c.mu.Lock()
+	if now.Sub(c.lastRateErr) < time.Second {
+		c.mu.Unlock()
+		return
+	}
+	c.lastRateErr = now
+	c.mu.Unlock()
+	c.sendError(sessions.RateLimited("too many "+kind+" messages", retry), c.sessionID())
+}
+
+func (c *conn) sessionID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.speaker != nil:
+		return c.speaker.SessionID()
+	case c.listener != nil:
+		return c.listener.SessionID()
+	}
+	return ""
+}
+
+// run serves the connection until it ends.
+func (c *conn) run(r *http.Request) {
+	go c.writer()
+	c.startTimers()
+	defer c.teardown()
+
+	if !c.srv.o.Origins.Check(r) {
+		c.refuse(pentecost.Errorf(pentecost.ErrForbidden, "origin is not allowed"))
+	} else if err := c.connect(r); err != nil {
+		c.refuse(err)
+	}
+	c.readLoop()
+}
+
+// teardown runs once when the reader has finished: the session is told the
+// connection is gone, then the socket is closed once the writer is done.
+func (c *conn) teardown() {
+	c.closedOnce.Do(func() {
+		c.mu.Lock()
+		for _, t := range c.timers {
+			t.Stop()
+		}
+		for _, t := range c.ageTimers {
+			t.Stop()
+		}
+		sp, li, role := c.speaker, c.listener, c.role
+		c.mu.Unlock()
+		if sp != nil {
+			sp.Leave()
+		}
+		if li != nil {
+			li.Leave()
+		}
+		c.closeServer(1000, "")
+		select {
+		case <-c.writerDone:
+		case <-time.After(c.srv.cfg.CloseWait + c.srv.cfg.WriteTimeout):
+		}
+		c.q.Close()
+		c.stop()
+		_ = c.nc.Close()
+		if role != "" {
+			c.srv.o.Observer.ConnectionClosed(role)
+		}
+	})
+}
+
+var errTooBig = errors.New("frame exceeds the hard size limit")
+
+// hardLimit bounds any single message: above it the connection is closed
+// (1009) rather than read to the end. Below it, an oversized message is read,
+// discarded and answered with an error, and the connection lives on.
+func (c *conn) hardLimit() int64 {
+	n := c.srv.cfg.JSONMaxBytes
+	if a := c.srv.cfg.AudioMaxChunk * 4 / 3; a > n {
+		n = a
+	}
+	return int64(n)*4 + 64*1024
+}
+
+// readLoop reads frames until the connection ends.
+func (c *conn) readLoop() {
+	var (
+		msg     []byte
+		msgOp   ws.OpCode
+		inMsg   bool
+		tooBig  bool
+		control [125]byte
+	)
+	hard := c.hardLimit()
+	for {
+		h, err := ws.ReadHeader(c.br)
+		if err != nil {
+			return
+		}
+		c.touch()
+		if !h.Masked {
+			c.closeServer(1002, "client frames must be masked")
+			return
+		}
+		if h.OpCode.IsControl() {
+			if h.Length > 125 || !h.Fin {
+				c.closeServer(1002, "bad control frame")
+				return
+			}
+			p := control[:h.Length]
+			if _, err := io.ReadFull(c.br, p); err != nil {
+				return
+			}
+			ws.Cipher(p, h.Mask, 0)
+			if done := c.handleControl(h.OpCode, p); done {
+				return
+			}
+			continue
+		}
+		switch h.OpCode {
+		case ws.OpText, ws.OpBinary:
+			if inMsg {
+				c.closeServer(1002, "new message inside a fragmented one")
+				return
+			}
+			inMsg, msgOp, msg, tooBig = true, h.OpCode, msg[:0], false
+		case ws.OpContinuation:
+			if !inMsg {
+				c.closeServer(1002, "continuation without a message")
+				return
+			}
+		default:
+			c.closeServer(1002, "unknown opcode")
+			return
+		}
+		if int64(len(msg))+h.Length > hard {
+			c.closeServer(1009, "message too big")
+			return
+		}
+		if tooBig || int64(len(msg))+h.Length > int64(c.limitFor(msgOp)) {
+			tooBig = true
+			if _, err := io.CopyN(io.Discard, c.br, h.Length); err != nil {
+				return
+			}
+			msg = msg[:0]
+		} else {
+			start := len(msg)
+			msg = grow(msg, int(h.Length))
+			if _, err := io.ReadFull(c.br, msg[start:]); err != nil {
+				return
+			}
+			ws.Cipher(msg[start:], h.Mask, 0)
+		}
+		if !h.Fin {
+			continue
+		}
+		inMsg = false
+		if tooBig {
+			c.tooBig(msgOp)
+			continue
+		}
+		if msgOp == ws.OpText {
+			c.handleText(msg)
+		} else {
+			c.handleBinary(msg)
+		}
+		if cap(msg) > 256*1024 {
+			msg = nil // don't keep a large buffer for a connection's life
+		}
+	}
+}
+
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b[:len(b)+n]
+	}
+	nb := make([]byte, len(b)+n, 2*(len(b)+n))
+	copy(nb, b)
+	return nb
+}
+
+// limitFor is the largest message of op the connection accepts.
+func (c *conn) limitFor(op ws.OpCode) int {
+	if op == ws.OpBinary {
+		return c.srv.cfg.AudioMaxChunk
+	}
+	return c.srv.cfg.JSONMaxBytes
+}
+
+func (c *conn) tooBig(op ws.OpCode) {
+	if op == ws.OpBinary {
+		c.sendError(pentecost.Errorf(pentecost.ErrAudioTooLarge, "audio chunk is over %d bytes", c.srv.cfg.AudioMaxChunk).
+			With("maxBytes", c.srv.cfg.AudioMaxChunk), c.sessionID())
+		return
+	}
+	c.sendError(pentecost.Errorf(pentecost.ErrInvalidMessage, "message is over %d bytes", c.srv.cfg.JSONMaxBytes).
+		With("maxBytes", c.srv.cfg.JSONMaxBytes), c.sessionID())
+}
+
+// handleControl answers pings and closes; it reports whether the read loop
+// should end.
+func (c *conn) handleControl(op ws.OpCode, p []byte) bool {
+	switch op {
+	case ws.OpPing:
+		c.mu.Lock()
+		c.pong = append(c.pong[:0], p...)
+		c.mu.Unlock()
+		c.q.Wake()
+	case ws.OpClose:
+		code := 1000
+		if len(p) >= 2 {
+			code = int(p[0])<<8 | int(p[1])
+		}
+		if code == 1005 || code == 1006 || code == 1015 || code < 1000 {
+			code = 1000
+		}
+		c.closeServer(code, "")
+		return true
+	}
+	return false
+}
+
+func (c *conn) touch() { c.lastActive.Store(c.clock.Now().UnixNano()) }

@@ -1,0 +1,68 @@
+package ws
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// OriginPolicy decides which browser origins may open a WebSocket. Requests
+// without an Origin header (the CLI, processors, scripts) are not browsers
+// and are allowed: the check protects users' browsers from other sites, it is
+// not authentication.
+type OriginPolicy struct {
+	// Allowed is the allow-list; empty means same origin only, and "*"
+	// allows every origin.
+	Allowed []string
+}
+
+// ParseOrigins splits a comma-separated allow-list.
+func ParseOrigins(list string) *OriginPolicy {
+	p := &OriginPolicy{}
+	for _, o := range strings.Split(list, ",") {
+		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
+			p.Allowed = append(p.Allowed, strings.ToLower(o))
+		}
+	}
+	return p
+}
+
+// Check reports whether r's Origin is acceptable.
+func (p *OriginPolicy) Check(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	o := strings.ToLower(strings.TrimRight(origin, "/"))
+	for _, a := range p.Allowed {
+		if a == "*" || a == o {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+// AllowsAny reports whether the list admits every origin.
+func (p *OriginPolicy) AllowsAny() bool {
+	for _, a := range p.Allowed {
+		if a == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// Allows reports whether origin is on the list (for CORS).
+func (p *OriginPolicy) Allows(origin string) bool {
+	o := strings.ToLower(strings.TrimRight(origin, "/"))
+	for _, a := range p.Allowed {
+		if a == "*" || a == o {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,136 @@
+package ws
+
+import (
+	"bufio"
+	"encoding/binary"
+	"net"
+	"time"
+
+	"github.com/pentecost/pentecost/hub"
+)
+
+// writer drains the connection's queue. Everything waiting is written in a
+// single system call (writev on plain TCP, one buffered flush on TLS): the
+// write itself is most of a fan-out server's CPU, so fewer writes per
+// delivered frame is the lever that matters.
+func (c *conn) writer() {
+	defer close(c.writerDone)
+	var (
+		batch []*hub.Message
+		bufs  net.Buffers
+		bw    *bufio.Writer
+	)
+	_, plainTCP := c.nc.(*net.TCPConn)
+	if !plainTCP {
+		bw = bufio.NewWriterSize(c.nc, 16*1024)
+	}
+	for {
+		select {
+		case <-c.q.Ready():
+		case <-c.ctx.Done():
+			return
+		}
+		batch = c.q.Take(batch)
+		c.mu.Lock()
+		pong, ping := c.pong, c.ping
+		c.pong, c.ping = nil, false
+		closing, slow := c.closing, c.slow
+		code, reason := c.closeCode, c.closeReason
+		c.mu.Unlock()
+
+		bufs = bufs[:0]
+		if ping {
+			bufs = append(bufs, controlFrame(0x9, nil))
+		}
+		if pong != nil {
+			bufs = append(bufs, controlFrame(0xA, pong))
+		}
+		messages, audio := 0, 0
+		for i, m := range batch {
+			batch[i] = nil
+			if slow && m.Audio {
+				continue
+			}
+			bufs = append(bufs, m.Wire(frame))
+			messages++
+			if m.Audio {
+				audio++
+			}
+		}
+		if closing {
+			bufs = append(bufs, closeFrame(code, reason))
+		}
+		if len(bufs) > 0 {
+			if !slow {
+				_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+			}
+			var err error
+			if plainTCP {
+				_, err = bufs.WriteTo(c.nc)
+			} else {
+				for _, b := range bufs {
+					if _, err = bw.Write(b); err != nil {
+						break
+					}
+				}
+				if err == nil {
+					err = bw.Flush()
+				}
+			}
+			if err != nil {
+				// The reader notices the closed socket and tears down.
+				_ = c.nc.Close()
+				return
+			}
+			c.q.Wrote()
+			c.srv.o.Observer.FramesWritten(messages, audio)
+		}
+		if closing {
+			// Wait briefly for the client's close reply, then the reader
+			// gives up and tears down.
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.CloseWait))
+			return
+		}
+	}
+}
+
+// frame encodes m as one unmasked server frame, header and payload in one
+// slice, so it can be shared by every connection it goes to.
+func frame(m *hub.Message) []byte {
+	op := byte(0x1)
+	if m.Binary {
+		op = 0x2
+	}
+	return appendFrame(nil, op, m.Payload)
+}
+
+func appendFrame(dst []byte, op byte, payload []byte) []byte {
+	n := len(payload)
+	switch {
+	case n < 126:
+		dst = append(dst, 0x80|op, byte(n))
+	case n <= 0xFFFF:
+		dst = append(dst, 0x80|op, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x80|op, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, payload...)
+}
+
+func controlFrame(op byte, payload []byte) []byte {
+	if len(payload) > 125 {
+		payload = payload[:125]
+	}
+	return appendFrame(make([]byte, 0, 2+len(payload)), op, payload)
+}
+
+func closeFrame(code int, reason string) []byte {
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	p := make([]byte, 2, 2+len(reason))
+	binary.BigEndian.PutUint16(p, uint16(code))
+	p = append(p, reason...)
+	return appendFrame(nil, 0x8, p)
+}
