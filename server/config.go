@@ -39,6 +39,7 @@ type Config struct {
 
 	MaxListenersPerSession int
 	MaxConnections         int
+	MaxConnectionsPerIP    int
 
 	RateSessionsPerHour     int
 	RateConnectsPerMinute   float64
@@ -49,14 +50,14 @@ type Config struct {
 	RateHeartbeatBurst      int
 	RateControlPerSecond    float64
 
-	AudioMaxChunkBytes     int
-	AudioMaxChunksPerSec   int
-	JSONMaxBytes           int
-	ListenerQueueChunks    int
-	WriteTimeout           time.Duration
-	StatusInterval         time.Duration
-	RefreshOverlap         time.Duration
-	SweepInterval          time.Duration
+	AudioMaxChunkBytes   int
+	AudioMaxChunksPerSec int
+	JSONMaxBytes         int
+	ListenerQueueChunks  int
+	WriteTimeout         time.Duration
+	StatusInterval       time.Duration
+	RefreshOverlap       time.Duration
+	SweepInterval        time.Duration
 
 	LogLevel  string
 	LogFormat string
@@ -81,6 +82,7 @@ func Defaults() Config {
 		ShutdownGrace:           10 * time.Second,
 		MaxListenersPerSession:  sc.MaxListeners,
 		MaxConnections:          wc.MaxConnections,
+		MaxConnectionsPerIP:     wc.MaxConnectionsPerIP,
 		RateSessionsPerHour:     sc.SessionsPerHour,
 		RateConnectsPerMinute:   600,
 		RateConnectsBurst:       200,

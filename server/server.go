@@ -152,6 +152,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		HeartbeatBurst:      cfg.RateHeartbeatBurst,
 		ControlPerSecond:    cfg.RateControlPerSecond,
 		MaxConnections:      cfg.MaxConnections,
+		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
 		Queue:               queue,
 	}, ws.Options{
 		Sessions:     s.Sessions,

@@ -224,10 +224,17 @@ func (c *conn) run(r *http.Request) {
 	c.startTimers()
 	defer c.teardown()
 
-	if !c.srv.o.Origins.Check(r) {
+	switch {
+	case !c.srv.o.Origins.Check(r):
 		c.refuse(pentecost.Errorf(pentecost.ErrForbidden, "origin is not allowed"))
-	} else if err := c.connect(r); err != nil {
-		c.refuse(err)
+	case !c.srv.acquireIP(c.ip):
+		c.srv.o.Observer.RateLimited("connections_per_ip")
+		c.refuse(sessions.RateLimited("too many open connections from your network", 5*time.Second))
+	default:
+		defer c.srv.releaseIP(c.ip)
+		if err := c.connect(r); err != nil {
+			c.refuse(err)
+		}
 	}
 	c.readLoop()
 }

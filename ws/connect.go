@@ -3,8 +3,8 @@ package ws
 import (
 	"net/http"
 	"net/url"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/auth"

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +47,9 @@ type Config struct {
 	ControlPerSecond    float64
 
 	MaxConnections int // global cap; past it upgrades get 503 + Retry-After
+	// MaxConnectionsPerIP bounds the open connections of one client address
+	// (a NAT of a whole congregation counts as one); 0 = no bound.
+	MaxConnectionsPerIP int
 
 	Queue hub.QueueOptions
 }
@@ -67,6 +71,7 @@ func DefaultConfig() Config {
 		HeartbeatBurst:      3,
 		ControlPerSecond:    10,
 		MaxConnections:      20000,
+		MaxConnectionsPerIP: 1000,
 	}
 }
 
@@ -111,6 +116,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
+	perIP    map[netip.Addr]int
 	draining bool
 }
 
@@ -137,7 +143,7 @@ func New(cfg Config, o Options) *Server {
 	if cfg.CloseWait <= 0 {
 		cfg.CloseWait = 2 * time.Second
 	}
-	return &Server{cfg: cfg, o: o, log: o.Logger, conns: make(map[*conn]struct{})}
+	return &Server{cfg: cfg, o: o, log: o.Logger, conns: make(map[*conn]struct{}), perIP: make(map[netip.Addr]int)}
 }
 
 // Connections is the number of open WebSocket connections.
@@ -254,11 +260,33 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 type nopObserver struct{}
 
-func (nopObserver) ConnectionOpened(string)  {}
-func (nopObserver) ConnectionClosed(string)  {}
-func (nopObserver) ErrorSent(string)         {}
-func (nopObserver) FramesWritten(int, int)   {}
-func (nopObserver) RateLimited(string)       {}
+func (nopObserver) ConnectionOpened(string) {}
+func (nopObserver) ConnectionClosed(string) {}
+func (nopObserver) ErrorSent(string)        {}
+func (nopObserver) FramesWritten(int, int)  {}
+func (nopObserver) RateLimited(string)      {}
+
+// acquireIP counts one more open connection for ip, unless ip is at its
+// bound.
+func (s *Server) acquireIP(ip netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.MaxConnectionsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnectionsPerIP {
+		return false
+	}
+	s.perIP[ip]++
+	return true
+}
+
+func (s *Server) releaseIP(ip netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[ip] <= 1 {
+		delete(s.perIP, ip)
+		return
+	}
+	s.perIP[ip]--
+}
 
 // QueuedMessages is the number of messages waiting in every connection's
 // queue, for the queue-depth gauge.

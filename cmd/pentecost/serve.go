@@ -66,6 +66,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "on SIGTERM, how long clients get to move before the close")
 	fs.IntVar(&c.MaxListenersPerSession, "max-listeners-per-session", c.MaxListenersPerSession, "listener cap per session")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "global WebSocket connection cap (503 past it)")
+	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", c.MaxConnectionsPerIP, "open WebSocket connections per client IP (0 = no bound)")
 	fs.IntVar(&c.RateSessionsPerHour, "rate-sessions-per-hour", c.RateSessionsPerHour, "sessions a user may create per hour")
 	fs.Float64Var(&c.RateConnectsPerMinute, "rate-connects-per-minute", c.RateConnectsPerMinute, "WebSocket connection attempts per client IP per minute")
 	fs.IntVar(&c.RateConnectsBurst, "rate-connects-burst", c.RateConnectsBurst, "burst of connection attempts per client IP")

@@ -48,12 +48,20 @@ func Start(t testing.TB, mutate func(*server.Config)) *Node {
 // StartConfig runs a node with exactly cfg and clock.
 func StartConfig(t testing.TB, cfg server.Config, clock *clockwork.FakeClock) *Node {
 	t.Helper()
+	return StartOptions(t, cfg, clock, server.Options{})
+}
+
+// StartOptions runs a node with cfg, clock and the given options (a store to
+// use instead of the embedded one, say); the logger is the node's LogBuffer.
+func StartOptions(t testing.TB, cfg server.Config, clock *clockwork.FakeClock, o server.Options) *Node {
+	t.Helper()
 	logs := &LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if os.Getenv("PENTECOST_TEST_LOGS") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv, err := server.New(context.Background(), cfg, server.Options{Clock: clock, Logger: log})
+	o.Clock, o.Logger = clock, log
+	srv, err := server.New(context.Background(), cfg, o)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}

@@ -1,0 +1,63 @@
+package opstest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/pentecost/pentecost/internal/testserver"
+	"github.com/pentecost/pentecost/server"
+)
+
+// A node told to stop asks every client to move, closes them with 1012 after
+// the drain, and a new node on the same data dir resumes the session: the
+// speaker re-attaches to the same ID and listeners re-join.
+func TestShutdownDrainsAndRestartResumes(t *testing.T) {
+	cfg := server.Defaults()
+	cfg.JWTSecret = testserver.Secret
+	cfg.DataDir = t.TempDir()
+	cfg.ShutdownGrace = 300 * time.Millisecond
+	cfg.SweepInterval = 0
+	cfg.AudioMaxChunksPerSec = 0
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC))
+	a := testserver.StartConfig(t, cfg, clock)
+	sp, id := speaker(t, a, "alice")
+	li := listener(t, a, id, "es")
+
+	done := make(chan struct{})
+	go func() { a.Stop(); close(done) }()
+	ev := expect(t, sp, "connectionRefreshRequired")
+	if ev.String("reason") != "serverShutdown" || ev.String("sessionId") != id || ev.String("role") != "speaker" {
+		t.Fatalf("speaker notice: %v", ev.JSON)
+	}
+	lev := expect(t, li, "connectionRefreshRequired")
+	if lev.String("reason") != "serverShutdown" || lev.String("targetLanguage") != "es" {
+		t.Fatalf("listener notice: %v", lev.JSON)
+	}
+	expectClose(t, sp, 1012)
+	expectClose(t, li, 1012)
+	select {
+	case <-done:
+	case <-time.After(wait):
+		t.Fatal("shutdown did not finish")
+	}
+
+	b := testserver.StartConfig(t, cfg, clock)
+	li2 := dial(t, b, q("sessionId", id, "targetLanguage", "es"))
+	joined := expect(t, li2, "sessionJoined")
+	if joined.Bool("speakerConnected") {
+		t.Fatal("no speaker has re-attached yet")
+	}
+	sp2 := dial(t, b, q("sessionId", id, "token", b.Token("alice")))
+	if ev := expect(t, sp2, "sessionJoined"); ev.String("role") != "speaker" || ev.String("sessionId") != id {
+		t.Fatalf("re-attach: %v", ev.JSON)
+	}
+	expect(t, li2, "speakerReconnected")
+	if err := sp2.SendBinary(ctx(t), []byte("after restart")); err != nil {
+		t.Fatal(err)
+	}
+	if f := nextAudio(t, li2); string(f.Chunk) != "after restart" {
+		t.Fatalf("audio after restart: %q", f.Chunk)
+	}
+}
