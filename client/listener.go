@@ -145,6 +145,8 @@ func (l *Listener) run(first *Conn, firstID string) {
 		dialing  bool // a refresh or reconnect is in flight
 		fatal    error
 		handover <-chan time.Time
+		// lastAudio is the last frame passed on from the active connection.
+		lastAudio *Event
 	)
 	defer func() {
 		l.mu.Lock()
@@ -281,7 +283,8 @@ func (l *Listener) run(first *Conn, firstID string) {
 			if fromNext {
 				if ev.IsAudio() {
 					next.held = append(next.held, ev)
-					if len(next.held) >= maxHeld && !completeHandover() {
+					done := lastAudio != nil && caughtUp(*lastAudio, next.held[0])
+					if (done || len(next.held) >= maxHeld) && !completeHandover() {
 						return
 					}
 				}
@@ -306,6 +309,9 @@ func (l *Listener) run(first *Conn, firstID string) {
 			}
 			if !emit(inbound{ev: ev}) {
 				return
+			}
+			if ev.IsAudio() {
+				lastAudio = &ev
 			}
 			if next != nil && ev.IsAudio() && len(next.held) > 0 && caughtUp(ev, next.held[0]) {
 				if !completeHandover() {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/pentecost/pentecost/client/clienttest"
 	"github.com/pentecost/pentecost/protocol"

@@ -12,7 +12,9 @@ import (
 	"github.com/pentecost/pentecost/protocol"
 )
 
-func fastBackoff() *Backoff { return &Backoff{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond} }
+func fastBackoff() *Backoff {
+	return &Backoff{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}
+}
 
 func startSpeaker(t *testing.T, ctx context.Context, srv *clienttest.Server) *Speaker {
 	t.Helper()

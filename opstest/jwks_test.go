@@ -112,4 +112,3 @@ func TestJWKSOutage(t *testing.T) {
 	sp2 := dial(t, n, q("action", "createSession", "sourceLanguage", "en", "token", rotated))
 	expect(t, sp2, "sessionCreated")
 }
-

@@ -76,4 +76,3 @@ func TestConnectAttemptsPerIPAreLimited(t *testing.T) {
 	n.Clock.Advance(time.Second)
 	listener(t, n, id, "es")
 }
-

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pentecost/pentecost/client"
 	"github.com/pentecost/pentecost/internal/testserver"
@@ -35,7 +34,7 @@ func loose(c *server.Config) {
 }
 
 // with combines config mutations.
-func with(fs ...func(*server.Config)) func(*server.Config) {
+func cfgs(fs ...func(*server.Config)) func(*server.Config) {
 	return func(c *server.Config) {
 		for _, f := range fs {
 			f(c)
@@ -55,7 +54,7 @@ func dialH(t *testing.T, n *testserver.Node, query string, h http.Header) *clien
 }
 
 // send writes one JSON message.
-func send(t *testing.T, c *client.Conn, v any) {
+func sendJSON(t *testing.T, c *client.Conn, v any) {
 	t.Helper()
 	if err := c.Send(ctx(t), v); err != nil {
 		t.Fatalf("send %v: %v", v, err)
@@ -69,7 +68,7 @@ func act(t *testing.T, c *client.Conn, action string, kv ...any) {
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i].(string)] = kv[i+1]
 	}
-	send(t, c, m)
+	sendJSON(t, c, m)
 }
 
 func sendBin(t *testing.T, c *client.Conn, b []byte) {
@@ -254,7 +253,7 @@ func (r httpResp) ev() client.Event { return client.Event{Type: "http", JSON: r.
 // do sends an HTTP request to the node; token, when set, goes in
 // Authorization: Bearer; body, when not nil, is JSON-encoded unless it is a
 // string (sent as is).
-func do(t *testing.T, n *testserver.Node, method, path, token string, body any, hdr ...string) httpResp {
+func httpDo(t *testing.T, n *testserver.Node, method, path, token string, body any, hdr ...string) httpResp {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -323,7 +322,7 @@ func createHTTP(t *testing.T, n *testserver.Node, sub string, body map[string]an
 	if body == nil {
 		body = map[string]any{"sourceLanguage": "en"}
 	}
-	r := do(t, n, "POST", "/sessions", n.Token(sub), body)
+	r := httpDo(t, n, "POST", "/sessions", n.Token(sub), body)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("POST /sessions: %d %s", r.Status, r.Raw)
 	}
@@ -333,10 +332,7 @@ func createHTTP(t *testing.T, n *testserver.Node, sub string, body map[string]an
 // getSession reads GET /sessions/{id}.
 func getSession(t *testing.T, n *testserver.Node, id string) httpResp {
 	t.Helper()
-	return do(t, n, "GET", "/sessions/"+id, "", nil)
+	return httpDo(t, n, "GET", "/sessions/"+id, "", nil)
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
-
-// advance moves the node's fake clock.
-func advance(n *testserver.Node, d time.Duration) { n.Clock.Advance(d) }
