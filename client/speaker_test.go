@@ -32,7 +32,7 @@ func startSpeaker(t *testing.T, ctx context.Context, srv *clienttest.Server) *Sp
 	return s
 }
 
-func chunkN(i int) []byte { return fmt.Appendf(nil, "chunk-%04d", i) }
+func chunkN(i int) []byte { return fmt.Appendf(nil, "chunk-%06d", i) }
 
 func TestSpeakerRefreshLosesAndRepeatsNothing(t *testing.T) {
 	for _, overlap := range []time.Duration{time.Minute, 0} {

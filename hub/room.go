@@ -27,6 +27,9 @@ type RoomOptions struct {
 	AudioText func(lang string, kind byte, seq uint32, ingest time.Time, chunk []byte) []byte
 	// OnDrop counts audio dropped for slow listeners.
 	OnDrop func(n int)
+	// StreamID goes in bytes 2-3 of the source frames sent to taps
+	// (processors), so one connection can serve many sessions.
+	StreamID uint16
 }
 
 type group struct {
@@ -49,6 +52,9 @@ type Room struct {
 	// stream, a language code a translated stream.
 	seq    map[string]uint32
 	served map[string]bool
+	// taps receive every source chunk, framed with the stream ID: the
+	// processors translating this session.
+	taps []*Queue
 }
 
 // NewRoom returns an empty room.
@@ -279,10 +285,24 @@ func (r *Room) Publish(sourceLang string, chunk []byte, ingest time.Time) (seq u
 			queued += pushAll(g.text, txt, &dropped)
 		}
 	}
+	if len(r.taps) > 0 {
+		tap := NewAudio(true, frameAudioStream(protocol.KindSource, r.opts.StreamID, seq, ingest, chunk))
+		for _, q := range r.taps {
+			_, d := q.Push(tap)
+			dropped += d
+		}
+	}
 	if dropped > 0 && r.opts.OnDrop != nil {
 		r.opts.OnDrop(dropped)
 	}
 	return seq, queued
+}
+
+// SetTaps replaces the queues that receive every source chunk.
+func (r *Room) SetTaps(qs []*Queue) {
+	r.mu.Lock()
+	r.taps = qs
+	r.mu.Unlock()
 }
 
 // PublishTranslated queues a translated chunk to the listeners of lang, with
@@ -341,8 +361,12 @@ func pushAll(ls []*Listener, m *Message, dropped *int) int {
 }
 
 func frameAudio(kind byte, seq uint32, ingest time.Time, chunk []byte) []byte {
+	return frameAudioStream(kind, 0, seq, ingest, chunk)
+}
+
+func frameAudioStream(kind byte, stream uint16, seq uint32, ingest time.Time, chunk []byte) []byte {
 	b := make([]byte, protocol.AudioHeaderSize+len(chunk))
-	protocol.PutAudioHeader(b, kind, 0, seq, ingest)
+	protocol.PutAudioHeader(b, kind, stream, seq, ingest)
 	copy(b[protocol.AudioHeaderSize:], chunk)
 	return b
 }

@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,11 @@ type Metrics struct {
 	audioDelivered  prometheus.Counter
 	writeBatch      prometheus.Histogram
 	connections     *prometheus.GaugeVec
+	processors      prometheus.Gauge
+	processingLag   *prometheus.HistogramVec
+
+	pairsMu sync.Mutex
+	pairs   map[string][2]int // session → served, unserved
 }
 
 // Live is what the metrics read at scrape time.
@@ -98,12 +104,21 @@ func New(live Live, queues Queues) *Metrics {
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: ns, Name: "connections_joined", Help: "Open connections that have joined a session, by role.",
 		}, []string{"role"}),
+		processors: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "processors", Help: "Attached translation processors.",
+		}),
+		processingLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "processing_lag_seconds",
+			Help:    "Time from a source chunk's ingest to its translated chunk's arrival, by target language.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2, 5, 10},
+		}, []string{"language"}),
+		pairs: map[string][2]int{},
 	}
 	reg.MustRegister(m.sessionCreate, m.listenerJoin, m.sessionsEnded, m.graceOutcomes, m.audioIn,
 		m.framesDropped, m.refreshes, m.rateLimited, m.connErrors, m.framesDelivered, m.audioDelivered,
-		m.writeBatch, m.connections)
+		m.writeBatch, m.connections, m.processors, m.processingLag)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&liveCollector{live: live, queues: queues})
+	reg.MustRegister(&liveCollector{live: live, queues: queues, m: m})
 	return m
 }
 
@@ -123,6 +138,33 @@ func (m *Metrics) AudioDropped(n int)             { m.framesDropped.Add(float64(
 func (m *Metrics) Refreshed(role string)          { m.refreshes.WithLabelValues(role).Inc() }
 func (m *Metrics) RateLimited(kind string)        { m.rateLimited.WithLabelValues(kind).Inc() }
 
+func (m *Metrics) Processors(n int) { m.processors.Set(float64(n)) }
+func (m *Metrics) ProcessingLag(lang string, d time.Duration) {
+	m.processingLag.WithLabelValues(lang).Observe(d.Seconds())
+}
+
+// LanguagePairs records how many (session, language) pairs with listeners a
+// processor serves and how many hear the untranslated source.
+func (m *Metrics) LanguagePairs(sessionID string, served, unserved int) {
+	m.pairsMu.Lock()
+	defer m.pairsMu.Unlock()
+	if served == 0 && unserved == 0 {
+		delete(m.pairs, sessionID)
+		return
+	}
+	m.pairs[sessionID] = [2]int{served, unserved}
+}
+
+func (m *Metrics) pairTotals() (served, unserved int) {
+	m.pairsMu.Lock()
+	defer m.pairsMu.Unlock()
+	for _, p := range m.pairs {
+		served += p[0]
+		unserved += p[1]
+	}
+	return served, unserved
+}
+
 // Transport observer.
 
 func (m *Metrics) ConnectionOpened(role string) { m.connections.WithLabelValues(role).Inc() }
@@ -138,6 +180,7 @@ func (m *Metrics) FramesWritten(messages, audio int) {
 type liveCollector struct {
 	live   Live
 	queues Queues
+	m      *Metrics
 }
 
 var (
@@ -147,10 +190,11 @@ var (
 	descListTotal = prometheus.NewDesc(ns+"_listeners_total_current", "Listeners connected, all languages.", nil, nil)
 	descQueued    = prometheus.NewDesc(ns+"_queued_messages", "Messages waiting in connection write queues.", nil, nil)
 	descConns     = prometheus.NewDesc(ns+"_websocket_connections", "Open WebSocket connections.", nil, nil)
+	descPairs     = prometheus.NewDesc(ns+"_language_pairs", "(session, target language) pairs with listeners, by whether a processor serves them.", []string{"served"}, nil)
 )
 
 func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSessions, descSpeakers, descListeners, descListTotal, descQueued, descConns} {
+	for _, d := range []*prometheus.Desc{descSessions, descSpeakers, descListeners, descListTotal, descQueued, descConns, descPairs} {
 		ch <- d
 	}
 }
@@ -163,6 +207,9 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	for lang, n := range st.ListenersByLang {
 		ch <- prometheus.MustNewConstMetric(descListeners, prometheus.GaugeValue, float64(n), lang)
 	}
+	served, unserved := c.m.pairTotals()
+	ch <- prometheus.MustNewConstMetric(descPairs, prometheus.GaugeValue, float64(served), "true")
+	ch <- prometheus.MustNewConstMetric(descPairs, prometheus.GaugeValue, float64(unserved), "false")
 	if c.queues != nil {
 		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(c.queues.QueuedMessages()))
 		ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, float64(c.queues.Connections()))

@@ -243,3 +243,27 @@ func ErrorFrom(e *pentecost.Error, sessionID string, now time.Time) *ErrorMessag
 		SessionID: sessionID,
 	}
 }
+
+type ProcessorAttached struct {
+	Header
+	ConnectionID string `json:"connectionId"`
+	// Languages the processor serves; empty means every language.
+	Languages []string `json:"languages"`
+}
+
+type SessionStarted struct {
+	Header
+	SessionID      string `json:"sessionId"`
+	StreamID       uint16 `json:"streamId"`
+	SourceLanguage string `json:"sourceLanguage"`
+	AudioFormat    string `json:"audioFormat"`
+}
+
+// LanguagesChanged tells a processor which target languages of a session it
+// is to serve: those with listeners that it was assigned.
+type LanguagesChanged struct {
+	Header
+	SessionID string   `json:"sessionId"`
+	StreamID  uint16   `json:"streamId"`
+	Languages []string `json:"languages"`
+}

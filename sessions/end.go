@@ -81,6 +81,7 @@ func (l *live) finish(reason, message string) bool {
 	l.ended = true
 	l.inGrace = false
 	l.stopTimersLocked()
+	l.finishProcessorsLocked(reason, message)
 	if message == "" {
 		message = endMessages[reason]
 	}

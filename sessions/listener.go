@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/pentecost/pentecost"
@@ -78,6 +79,11 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 		return nil, JoinInfo{}, err
 	}
 	h := &Listener{l: l, conn: c, lang: p.TargetLanguage}
+	if l.room.Count() == 0 || !slices.Contains(l.room.Languages(), p.TargetLanguage) {
+		// A processor for the language is found before the listener is in,
+		// so its sessionJoined can say whether it hears a translation.
+		l.rebalanceIfNeeded(p.TargetLanguage)
+	}
 	l.mu.Lock()
 	if l.ended {
 		l.mu.Unlock()
@@ -89,6 +95,7 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 		s.cfg.MaxListeners, refreshed)
 	if errors.Is(err, hub.ErrFull) {
 		l.mu.Unlock()
+		l.rebalanceIfNeeded("")
 		return nil, JoinInfo{}, pentecost.Errorf(pentecost.ErrSessionFull, "session %s is full", p.SessionID).
 			With("maxListeners", s.cfg.MaxListeners).With("sessionId", p.SessionID)
 	}
@@ -133,7 +140,7 @@ func (h *Listener) ChangeLanguage(_ context.Context, lang string) (*protocol.Lan
 		l.mu.Unlock()
 		return nil, pentecost.NotFound(l.id)
 	}
-	newLang, _, ok := l.room.ChangeLanguage(h.conn.ID(), lang)
+	newLang, oldEmptied, ok := l.room.ChangeLanguage(h.conn.ID(), lang)
 	if !ok {
 		l.mu.Unlock()
 		return nil, pentecost.NotFound(l.id)
@@ -141,6 +148,11 @@ func (h *Listener) ChangeLanguage(_ context.Context, lang string) (*protocol.Lan
 	h.mu.Lock()
 	h.lang = lang
 	h.mu.Unlock()
+	l.mu.Unlock()
+	if newLang || oldEmptied {
+		l.rebalanceIfNeeded("")
+	}
+	l.mu.Lock()
 	msg := &protocol.LanguageChanged{
 		Header:         protocol.H(protocol.TypeLanguageChanged, l.s.clock.Now()),
 		SessionID:      l.id,
@@ -186,8 +198,11 @@ func (h *Listener) Leave() {
 	if cur := l.listeners[h.conn.ID()]; cur == h {
 		delete(l.listeners, h.conn.ID())
 	}
-	present, _ := l.room.Leave(h.conn.ID())
+	present, emptied := l.room.Leave(h.conn.ID())
 	l.mu.Unlock()
+	if emptied {
+		l.rebalanceIfNeeded("")
+	}
 	if present {
 		l.listenersChanged(false)
 	}

@@ -31,9 +31,9 @@ type live struct {
 	// listeners holds the handles, to close them when the session ends; the
 	// room holds the same listeners for fan-out.
 	listeners map[string]*Listener
-	primary  *Speaker            // the newest; its drop starts the grace
-	ended    bool
-	inGrace  bool
+	primary   *Speaker // the newest; its drop starts the grace
+	ended     bool
+	inGrace   bool
 
 	graceTimer  clockwork.Timer
 	startTimer  clockwork.Timer
@@ -43,20 +43,42 @@ type live struct {
 
 	lastStatusCount int
 	lastStatusAt    time.Time
+
+	// Processors (translation): the stream ID in their frames, who serves
+	// which language, and what the lag estimate needs.
+	streamID         uint16
+	assign           map[string]*Processor
+	translatedFrames map[string]uint32
+	translatedBase   map[string]uint32
+	captionSeq       map[string]uint32
+	ingestMu         sync.Mutex
+	ingest           [512]ingestMark
+}
+
+type ingestMark struct {
+	seq uint32
+	at  time.Time
 }
 
 func (s *Service) newLive(rec *pentecost.Session) *live {
 	l := &live{
-		s:        s,
-		id:       rec.ID,
-		rec:      rec.Clone(),
-		speakers:  make(map[string]*Speaker),
-		listeners: make(map[string]*Listener),
-		format:   rec.AudioFormat,
+		s:                s,
+		id:               rec.ID,
+		rec:              rec.Clone(),
+		speakers:         make(map[string]*Speaker),
+		listeners:        make(map[string]*Listener),
+		format:           rec.AudioFormat,
+		streamID:         s.allocStreamLocked(),
+		assign:           map[string]*Processor{},
+		translatedFrames: map[string]uint32{},
+		translatedBase:   map[string]uint32{},
+		captionSeq:       map[string]uint32{},
 	}
+	s.streams[l.streamID] = l
 	l.room = hub.NewRoom(hub.RoomOptions{
 		AudioText: audioText(rec.ID, rec.AudioFormat),
 		OnDrop:    s.obs.AudioDropped,
+		StreamID:  l.streamID,
 	})
 	src := rec.SourceLanguage
 	l.sourceLang.Store(&src)
@@ -78,7 +100,40 @@ func (s *Service) newLive(rec *pentecost.Session) *live {
 	if s.cfg.StatusInterval > 0 {
 		l.statusTimer = s.clock.AfterFunc(s.cfg.StatusInterval, l.periodicStatus)
 	}
+	l.announceLocked()
 	return l
+}
+
+// allocStreamLocked picks an unused stream ID (never 0, which listener
+// frames carry). The caller holds s.mu.
+func (s *Service) allocStreamLocked() uint16 {
+	for {
+		s.nextStream++
+		id := uint16(s.nextStream)
+		if id != 0 && s.streams[id] == nil {
+			return id
+		}
+	}
+}
+
+// rebalanceIfNeeded re-assigns processors when the set of languages changed,
+// skipping the work on a node without processors.
+func (l *live) rebalanceIfNeeded(joining string) {
+	if l.s.processorCount() == 0 {
+		l.mu.Lock()
+		none := len(l.assign) == 0
+		l.mu.Unlock()
+		if none {
+			return
+		}
+	}
+	l.rebalance(joining)
+}
+
+func (l *live) markIngest(seq uint32, at time.Time) {
+	l.ingestMu.Lock()
+	l.ingest[seq%uint32(len(l.ingest))] = ingestMark{seq: seq, at: at}
+	l.ingestMu.Unlock()
 }
 
 func (l *live) stopTimers() {

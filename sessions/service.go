@@ -64,6 +64,9 @@ type Observer interface {
 	AudioDropped(n int)
 	Refreshed(role string)
 	RateLimited(kind string)
+	Processors(n int)
+	LanguagePairs(sessionID string, served, unserved int)
+	ProcessingLag(lang string, d time.Duration)
 }
 
 // Service applies the session rules. It is safe for concurrent use.
@@ -76,8 +79,13 @@ type Service struct {
 	limit Limiter
 	obs   Observer
 
-	mu   sync.RWMutex
-	live map[string]*live
+	mu         sync.RWMutex
+	live       map[string]*live
+	streams    map[uint16]*live
+	nextStream uint32
+
+	procMu sync.Mutex
+	procs  []*Processor // in attach order: the first that serves a language gets it
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -112,15 +120,16 @@ func New(cfg Config, o Options) *Service {
 		cfg.EndedRetention = 24 * time.Hour
 	}
 	return &Service{
-		cfg:   cfg,
-		store: o.Store,
-		clock: o.Clock,
-		log:   o.Logger,
-		ids:   o.IDs,
-		limit: o.Limiter,
-		obs:   o.Observer,
-		live:  make(map[string]*live),
-		stop:  make(chan struct{}),
+		cfg:     cfg,
+		store:   o.Store,
+		clock:   o.Clock,
+		log:     o.Logger,
+		ids:     o.IDs,
+		limit:   o.Limiter,
+		obs:     o.Observer,
+		live:    make(map[string]*live),
+		streams: make(map[uint16]*live),
+		stop:    make(chan struct{}),
 	}
 }
 
@@ -296,6 +305,9 @@ func (s *Service) dropLive(l *live) {
 	if s.live[l.id] == l {
 		delete(s.live, l.id)
 	}
+	if s.streams[l.streamID] == l {
+		delete(s.streams, l.streamID)
+	}
 	s.mu.Unlock()
 }
 
@@ -316,11 +328,14 @@ func audioText(sessionID, format string) func(lang string, kind byte, seq uint32
 
 type nopObserver struct{}
 
-func (nopObserver) SessionCreated(time.Duration) {}
-func (nopObserver) ListenerJoined(time.Duration) {}
-func (nopObserver) SessionEnded(string)          {}
-func (nopObserver) GraceOutcome(string)          {}
-func (nopObserver) AudioIn(int)                  {}
-func (nopObserver) AudioDropped(int)             {}
-func (nopObserver) Refreshed(string)             {}
-func (nopObserver) RateLimited(string)           {}
+func (nopObserver) SessionCreated(time.Duration)        {}
+func (nopObserver) ListenerJoined(time.Duration)        {}
+func (nopObserver) SessionEnded(string)                 {}
+func (nopObserver) GraceOutcome(string)                 {}
+func (nopObserver) AudioIn(int)                         {}
+func (nopObserver) AudioDropped(int)                    {}
+func (nopObserver) Refreshed(string)                    {}
+func (nopObserver) RateLimited(string)                  {}
+func (nopObserver) Processors(int)                      {}
+func (nopObserver) LanguagePairs(string, int, int)      {}
+func (nopObserver) ProcessingLag(string, time.Duration) {}

@@ -127,7 +127,9 @@ func (sp *Speaker) Audio(chunk []byte) {
 	if !sp.active.Load() || l.gated.Load() {
 		return
 	}
-	l.room.Publish(*l.sourceLang.Load(), chunk, l.s.clock.Now())
+	now := l.s.clock.Now()
+	seq, _ := l.room.Publish(*l.sourceLang.Load(), chunk, now)
+	l.markIngest(seq, now)
 	l.s.obs.AudioIn(1)
 }
 

@@ -158,6 +158,9 @@ func (s *Service) Patch(ctx context.Context, id, owner string, p PatchParams) (*
 		if err := l.setDetails(ctx, src, tier); err != nil {
 			return nil, err
 		}
+		if src != "" {
+			l.rebalanceIfNeeded("")
+		}
 	}
 	if status != "" {
 		paused := status == pentecost.StatusPaused

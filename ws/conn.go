@@ -51,6 +51,7 @@ type conn struct {
 	identity    *auth.Identity
 	speaker     *sessions.Speaker
 	listener    *sessions.Listener
+	processor   *sessions.Processor
 	born        time.Time // start of the connection's age; reset by refresh
 	timers      []clockwork.Timer
 	ageTimers   []clockwork.Timer
@@ -250,10 +251,13 @@ func (c *conn) teardown() {
 		for _, t := range c.ageTimers {
 			t.Stop()
 		}
-		sp, li, role := c.speaker, c.listener, c.role
+		sp, li, pr, role := c.speaker, c.listener, c.processor, c.role
 		c.mu.Unlock()
 		if sp != nil {
 			sp.Leave()
+		}
+		if pr != nil {
+			pr.Leave()
 		}
 		if li != nil {
 			li.Leave()
@@ -385,6 +389,9 @@ func grow(b []byte, n int) []byte {
 // limitFor is the largest message of op the connection accepts.
 func (c *conn) limitFor(op ws.OpCode) int {
 	if op == ws.OpBinary {
+		if c.isProcessor() {
+			return c.srv.cfg.AudioMaxChunk + protocol.ProcessorHeaderSize
+		}
 		return c.srv.cfg.AudioMaxChunk
 	}
 	return c.srv.cfg.JSONMaxBytes
@@ -421,6 +428,12 @@ func (c *conn) handleControl(op ws.OpCode, p []byte) bool {
 		return true
 	}
 	return false
+}
+
+func (c *conn) isProcessor() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.processor != nil
 }
 
 func (c *conn) touch() { c.lastActive.Store(c.clock.Now().UnixNano()) }

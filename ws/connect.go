@@ -54,7 +54,7 @@ func (c *conn) connect(r *http.Request) error {
 			return pentecost.Invalid("role", "must be speaker or listener")
 		}
 	case protocol.ActAttachProcessor:
-		return pentecost.Errorf(pentecost.ErrInvalidAction, "processors are not supported by this server yet")
+		return c.attachProcessor(token, q.Get("languages"))
 	case protocol.ActJoinSession, "":
 		switch {
 		case role == protocol.RoleSpeaker:
@@ -268,4 +268,29 @@ func joinedMessage(c *conn, info sessions.JoinInfo, base64 bool, now time.Time) 
 		AudioEncoding:    enc,
 		AudioFormat:      info.Session.AudioFormat,
 	}
+}
+
+func (c *conn) attachProcessor(token, languages string) error {
+	langs, err := sessions.ParseLanguageFilter(languages)
+	if err != nil {
+		return err
+	}
+	id, err := c.verify(token)
+	if err != nil {
+		return err
+	}
+	if !id.Processor {
+		return pentecost.Errorf(pentecost.ErrForbidden, "token does not carry the processor role")
+	}
+	c.mu.Lock()
+	c.role = protocol.RoleProcessor
+	c.identity = &id
+	c.mu.Unlock()
+	c.logp.Store(c.logger().With("role", protocol.RoleProcessor))
+	p := c.srv.o.Sessions.AttachProcessor(c.ctx, c, langs)
+	c.mu.Lock()
+	c.processor = p
+	c.mu.Unlock()
+	c.srv.o.Observer.ConnectionOpened(protocol.RoleProcessor)
+	return nil
 }

@@ -45,6 +45,12 @@ func (c *conn) handleText(b []byte) {
 	case protocol.ActAudioChunk:
 		c.jsonAudio(m)
 		return
+	case protocol.ActPublishAudio, protocol.ActPublishCaption:
+		// Processors are authenticated engines serving many sessions and
+		// languages at once: the per-connection control limit would throttle
+		// them, so they are bounded by the queue and size limits instead.
+		c.processorMessage(m)
+		return
 	}
 	if !c.ctrlLimit.AllowN(c.clock.Now(), 1) {
 		c.rateLimited("control", retryOf(c.ctrlLimit, c.clock.Now()))
@@ -136,7 +142,7 @@ func (c *conn) handleText(b []byte) {
 			msg.SourceLanguage = info.Session.SourceLanguage
 		}
 		c.send(msg)
-	case protocol.ActPublishAudio, protocol.ActPublishCaption, protocol.ActAttachProcessor:
+	case protocol.ActAttachProcessor:
 		c.sendError(unauthorizedAction(action, c.roleName()), sid)
 	default:
 		c.sendError(pentecost.Errorf(pentecost.ErrInvalidAction, "unknown action %q", truncate(m.Action, 64)).With("action", truncate(m.Action, 64)), sid)
@@ -235,8 +241,12 @@ func (c *conn) handleBinary(b []byte) {
 		return
 	}
 	c.mu.Lock()
-	sp := c.speaker
+	sp, pr := c.speaker, c.processor
 	c.mu.Unlock()
+	if pr != nil {
+		c.processorFrame(pr, b)
+		return
+	}
 	if sp == nil {
 		c.sendError(unauthorizedAction("binary audio", c.roleName()), c.sessionID())
 		return

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/pentecost/pentecost/client"
+	"github.com/pentecost/pentecost/protocol"
+	"github.com/pentecost/pentecost/wav"
+)
+
+// listenConfig is the command line of `pentecost listen`.
+type listenConfig struct {
+	server, session, lang, out, encoding string
+	raw                                  bool
+	duration                             time.Duration
+}
+
+func parseListen(args []string, getenv func(string) string, stderr io.Writer) (listenConfig, error) {
+	var c listenConfig
+	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: pentecost listen SESSION_ID --lang es [--out file.wav|-] [flags]\n\nJoins a session and writes its audio (pcm16 16 kHz mono) to a WAV file,\nor to stdout with --out -.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.server, "server", "http://127.0.0.1:8080", "server base URL (env PENTECOST_SERVER)")
+	fs.StringVar(&c.lang, "lang", "", "language to hear (required), e.g. es")
+	fs.StringVar(&c.out, "out", "", "output file, or - for stdout (default SESSION_ID-LANG.wav)")
+	fs.BoolVar(&c.raw, "raw", false, "write raw PCM without a WAV header")
+	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: until the session ends or Ctrl-C)")
+	fs.StringVar(&c.encoding, "encoding", "binary", "audio delivery: binary frames or base64 JSON messages")
+	// The flag package stops at the first argument that is not a flag, so
+	// the session ID may sit before the flags: take it and parse the rest.
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		c.session = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return c, err
+		}
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	envFallback(fs, getenv, map[string]string{"server": "PENTECOST_SERVER"})
+	switch {
+	case c.session == "":
+		return c, errors.New("missing SESSION_ID (usage: pentecost listen SESSION_ID --lang es)")
+	case c.lang == "":
+		return c, errors.New("--lang is required")
+	case c.encoding != "binary" && c.encoding != "base64":
+		return c, fmt.Errorf("--encoding %q: want binary or base64", c.encoding)
+	case c.duration < 0:
+		return c, errors.New("--duration must not be negative")
+	}
+	if c.out == "" {
+		c.out = c.session + "-" + c.lang + ".wav"
+		if c.raw {
+			c.out = c.session + "-" + c.lang + ".pcm"
+		}
+	}
+	return c, nil
+}
+
+func runListen(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	cfg, err := parseListen(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	errw := &serialWriter{w: stderr}
+	l, joined, err := client.StartListener(ctx, client.ListenerOptions{
+		Base:   cfg.server,
+		Params: client.ListenParams{SessionID: cfg.session, Language: cfg.lang, Encoding: cfg.encoding},
+		Logf:   func(f string, a ...any) { fmt.Fprintf(errw, f+"\n", a...) },
+	})
+	if err != nil {
+		return fmt.Errorf("join %s at %s: %w", cfg.session, cfg.server, err)
+	}
+	defer l.Close()
+	if f := joined.String("audioFormat"); f != "" && f != "pcm16" {
+		return fmt.Errorf("session %s sends %s audio; this command writes pcm16 only", cfg.session, f)
+	}
+	fmt.Fprintln(errw, joinedLine(joined))
+
+	sink, finish, err := openSink(cfg, stdout)
+	if err != nil {
+		return err
+	}
+	if cfg.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.duration)
+		defer cancel()
+	}
+	st, err := receiveAudio(ctx, l, sink, errw)
+	l.Close()
+	if ferr := finish(); ferr != nil && err == nil {
+		err = ferr
+	}
+	fmt.Fprintln(errw, st.summary())
+	if cfg.out != "-" {
+		fmt.Fprintf(errw, "wrote %s\n", cfg.out)
+	}
+	return err
+}
+
+// openSink opens the output: a WAV or raw file, or stdout. finish
+// completes the WAV header and closes the file.
+func openSink(cfg listenConfig, stdout io.Writer) (io.Writer, func() error, error) {
+	var w io.Writer = stdout
+	closeFile := func() error { return nil }
+	if cfg.out != "-" {
+		f, err := os.Create(cfg.out)
+		if err != nil {
+			return nil, nil, err
+		}
+		w, closeFile = f, f.Close
+	}
+	if cfg.raw {
+		return w, closeFile, nil
+	}
+	// On a pipe this writes the streaming header; on a file, stdout
+	// redirected to one included, Close fixes the sizes.
+	ww, err := wav.NewWriter(w, wav.SessionSampleRate, wav.SessionChannels)
+	if err != nil {
+		closeFile()
+		return nil, nil, err
+	}
+	return ww, func() error {
+		err := ww.Close()
+		if cerr := closeFile(); err == nil {
+			err = cerr
+		}
+		return err
+	}, nil
+}
+
+// listenStats are what receiveAudio saw.
+type listenStats struct {
+	gaps  client.GapStats
+	bytes int64
+}
+
+func (s listenStats) summary() string {
+	return fmt.Sprintf("received %d chunks (%.1f s of audio), %d gaps (%d chunks missing), %d duplicates, %d late",
+		s.gaps.Received, float64(s.bytes)/bytesPerSecond, s.gaps.Gaps, s.gaps.Missing, s.gaps.Duplicates, s.gaps.Late)
+}
+
+// eventSource is what receiveAudio needs of a *client.Listener.
+type eventSource interface {
+	Next(ctx context.Context) (client.Event, error)
+}
+
+// receiveAudio writes the session's audio to sink in sequence order, dropping
+// duplicates and late chunks, and reports what happens on log. It returns
+// nil when the session ends or ctx does (Ctrl-C, --duration).
+func receiveAudio(ctx context.Context, src eventSource, sink io.Writer, log io.Writer) (listenStats, error) {
+	var (
+		st   listenStats
+		g    client.GapTracker
+		kind = -1
+	)
+	done := func(err error) (listenStats, error) {
+		st.gaps = g.Stats()
+		return st, err
+	}
+	for {
+		ev, err := src.Next(ctx)
+		var fe *client.FrameError
+		var se *client.ServerError
+		switch {
+		case err == nil:
+		case ctx.Err() != nil, errors.Is(err, client.ErrSessionEnded):
+			return done(nil)
+		case errors.As(err, &fe):
+			fmt.Fprintf(log, "ignoring %v\n", err)
+			continue
+		case errors.As(err, &se) && se.Code == "SESSION_NOT_FOUND":
+			// Only a reconnect gets here: the first join succeeded.
+			fmt.Fprintln(log, "the session has ended (it ended while this listener was disconnected)")
+			return done(nil)
+		default:
+			return done(err)
+		}
+		if !ev.IsAudio() {
+			if ev.Type == protocol.TypeLanguageChanged {
+				g.Reset() // another language's stream numbers its own chunks
+			}
+			if line := statusLine(ev); line != "" {
+				fmt.Fprintln(log, line)
+			}
+			if ev.Type == protocol.TypeSessionEnded {
+				return done(nil)
+			}
+			continue
+		}
+		f, err := ev.AudioFromJSON()
+		if err != nil {
+			fmt.Fprintf(log, "ignoring audio: %v\n", err)
+			continue
+		}
+		if k := int(f.Header.Kind); k != kind {
+			if kind != -1 {
+				g.Reset() // source and translated streams are numbered apart
+			}
+			if k == protocol.KindTranslated {
+				fmt.Fprintln(log, "hearing translated audio")
+			} else if kind != -1 {
+				fmt.Fprintln(log, "hearing the source audio (untranslated)")
+			}
+			kind = k
+		}
+		v, gap := g.Observe(f.Header.Sequence)
+		if gap != nil {
+			fmt.Fprintln(log, gap)
+		}
+		if v != client.New {
+			continue
+		}
+		if _, err := sink.Write(f.Chunk); err != nil {
+			return done(fmt.Errorf("write audio: %w", err))
+		}
+		st.bytes += int64(len(f.Chunk))
+	}
+}
+
+func joinedLine(ev client.Event) string {
+	s := fmt.Sprintf("joined %s (%s): %d listeners", ev.String("sessionId"), ev.String("targetLanguage"), ev.Int("listenerCount"))
+	switch src := ev.String("sourceLanguage"); {
+	case src == ev.String("targetLanguage"):
+		s += ", the source language"
+	case ev.Bool("translated"):
+		s += ", translated"
+	case src != "":
+		s += fmt.Sprintf(", untranslated for now: hearing the source audio (%s)", src)
+	}
+	if ev.Has("speakerConnected") && !ev.Bool("speakerConnected") {
+		s += "; waiting for the speaker"
+	}
+	return s
+}
+
+// statusLine describes a control message for the listener, or "".
+func statusLine(ev client.Event) string {
+	switch ev.Type {
+	case protocol.TypeSessionJoined:
+		return "re" + joinedLine(ev)
+	case protocol.TypeSpeakerDisconnected:
+		return fmt.Sprintf("speaker disconnected (the session waits %d s for them)", ev.Int("graceSeconds"))
+	case protocol.TypeSpeakerReconnected:
+		return "speaker reconnected"
+	case protocol.TypeBroadcastPaused:
+		return "broadcast paused"
+	case protocol.TypeBroadcastResumed:
+		return "broadcast resumed"
+	case protocol.TypeBroadcastMuted:
+		return "broadcast muted"
+	case protocol.TypeBroadcastUnmuted:
+		return "broadcast unmuted"
+	case protocol.TypeLanguageChanged:
+		return "language changed to " + ev.String("targetLanguage")
+	case protocol.TypeConnectionWarning:
+		return "server warning: " + ev.String("message")
+	case protocol.TypeCaption:
+		if ev.Bool("final") {
+			return "caption: " + ev.String("text")
+		}
+	case protocol.TypeError:
+		return fmt.Sprintf("server error: %s: %s", ev.String("code"), ev.String("message"))
+	case protocol.TypeSessionEnded:
+		s := fmt.Sprintf("session ended (%s)", ev.String("reason"))
+		if m := ev.String("message"); m != "" {
+			s += ": " + m
+		}
+		return s
+	}
+	return ""
+}
