@@ -65,7 +65,13 @@ type Session struct {
 	SpeakerAttachedAt time.Time `json:"speakerAttachedAt,omitzero"`
 	// SpeakerLive records that a speaker connection was attached when the
 	// record was last written, so a restarted node knows to start the grace.
-	SpeakerLive bool      `json:"speakerLive,omitempty"`
+	SpeakerLive bool `json:"speakerLive,omitempty"`
+	// SpeakerNode is the node holding the speaker's connection (cluster
+	// mode), so the others can tell when it dies.
+	SpeakerNode string `json:"speakerNode,omitempty"`
+	// GraceUntil is set while the speaker is away after an unexpected
+	// drop: the session ends then unless the speaker is back.
+	GraceUntil time.Time `json:"graceUntil,omitzero"`
 	EndedAt     time.Time `json:"endedAt,omitzero"`
 	EndReason   string    `json:"endReason,omitempty"`
 	// Deleted sessions read as not found at once, but keep their ID reserved

@@ -267,7 +267,21 @@ func (r *Room) Publish(sourceLang string, chunk []byte, ingest time.Time) (seq u
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	seq = r.seq[""]
-	r.seq[""] = seq + 1
+	return seq, r.publishLocked(sourceLang, seq, chunk, ingest)
+}
+
+// Deliver fans out a source chunk numbered elsewhere: by the cluster's
+// shared counter, on whichever node the speaker is.
+func (r *Room) Deliver(sourceLang string, seq uint32, ingest time.Time, chunk []byte) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.publishLocked(sourceLang, seq, chunk, ingest)
+}
+
+func (r *Room) publishLocked(sourceLang string, seq uint32, chunk []byte, ingest time.Time) (queued int) {
+	if next := seq + 1; next > r.seq[""] || r.seq[""]-next > 1<<31 {
+		r.seq[""] = next
+	}
 	var bin *Message
 	dropped := 0
 	for lang, g := range r.byLang {
@@ -295,7 +309,7 @@ func (r *Room) Publish(sourceLang string, chunk []byte, ingest time.Time) (seq u
 	if dropped > 0 && r.opts.OnDrop != nil {
 		r.opts.OnDrop(dropped)
 	}
-	return seq, queued
+	return queued
 }
 
 // SetTaps replaces the queues that receive every source chunk.

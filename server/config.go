@@ -12,9 +12,13 @@ import (
 
 // Config is every knob of a node; the names follow PROTOCOL.md section 10.
 type Config struct {
-	Addr           string
-	DataDir        string
-	RedisURL       string
+	Addr        string
+	DataDir     string
+	RedisURL    string
+	RedisPrefix string
+	// NodeTTL is how long a cluster node's heartbeat lives: a crashed
+	// node's listeners leave every count within it.
+	NodeTTL        time.Duration
 	TLSCert        string
 	TLSKey         string
 	AllowedOrigins string
@@ -70,6 +74,8 @@ func Defaults() Config {
 	return Config{
 		Addr:                    ":8080",
 		DataDir:                 "./pentecost-data",
+		RedisPrefix:             "pentecost:",
+		NodeTTL:                 10 * time.Second,
 		ProcessorRoleClaim:      "role",
 		HeartbeatTimeout:        wc.HeartbeatTimeout,
 		PingInterval:            wc.PingInterval,

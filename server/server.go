@@ -36,6 +36,7 @@ type Server struct {
 	Sessions *sessions.Service
 	WS       *ws.Server
 	Metrics  *metrics.Metrics
+	cluster  *cluster
 	handler  http.Handler
 	http     *http.Server
 	cancel   context.CancelFunc
@@ -58,14 +59,31 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.RedisURL != "" {
-		return nil, errors.New("cluster mode (--redis-url) is not available in this build yet")
-	}
 	log := o.Logger
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Server{cfg: cfg, log: log, clock: o.Clock, cancel: cancel}
 
+	var cl *cluster
+	if cfg.RedisURL != "" && o.Store == nil {
+		var err error
+		if cl, err = openCluster(ctx, cfg, o.Clock, log); err != nil {
+			cancel()
+			return nil, err
+		}
+		s.cluster = cl
+		log = log.With("node", cl.Node())
+		s.log = log
+		if cfg.SweepInterval <= 0 || cfg.SweepInterval > 5*time.Second {
+			// Dead speakers' nodes are noticed by the sweep: keep it
+			// frequent in a cluster.
+			cfg.SweepInterval = 5 * time.Second
+		}
+	}
+
 	store := o.Store
+	if cl != nil {
+		store = cl.store
+	}
 	if store == nil {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			cancel()
@@ -104,6 +122,16 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	lazy := &lazyLive{}
 	m = metrics.New(lazy, lazy)
 	s.Metrics = m
+	var sessLimiter sessions.Limiter = ratelimit.NewHourly(o.Clock)
+	var connectLimit, joinLimit ws.IPLimiter = ratelimit.NewBuckets(o.Clock, cfg.RateConnectsPerMinute, cfg.RateConnectsBurst),
+		ratelimit.NewBuckets(o.Clock, cfg.RateJoinsPerMinute, cfg.RateJoinsBurst)
+	var sc sessions.Cluster
+	if cl != nil {
+		sessLimiter = cl.hourly
+		connectLimit = cl.limiter("connect", cfg.RateConnectsPerMinute, cfg.RateConnectsBurst)
+		joinLimit = cl.limiter("join", cfg.RateJoinsPerMinute, cfg.RateJoinsBurst)
+		sc = cl
+	}
 	s.Sessions = sessions.New(sessions.Config{
 		MaxListeners:    cfg.MaxListenersPerSession,
 		SpeakerGrace:    cfg.SpeakerGrace,
@@ -117,13 +145,22 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		SessionsPerHour: cfg.RateSessionsPerHour,
 		Queue:           queue,
 	}, sessions.Options{
-		Store:   store,
-		Clock:   o.Clock,
-		Logger:  log,
-		IDs:     sessionid.Generator{},
-		Limiter:  ratelimit.NewHourly(o.Clock),
+		Store:    store,
+		Clock:    o.Clock,
+		Logger:   log,
+		IDs:      sessionid.Generator{},
+		Limiter:  sessLimiter,
 		Observer: m,
+		Cluster:  sc,
 	})
+	if cl != nil {
+		cl.deliver = s.Sessions.Deliver
+		if err := cl.start(ctx, s.Sessions.LocalPresence); err != nil {
+			cl.close()
+			cancel()
+			return nil, err
+		}
+	}
 	if err := s.Sessions.Start(ctx); err != nil {
 		s.closeStore()
 		cancel()
@@ -161,8 +198,8 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		Logger:       log,
 		Origins:      origins,
 		ClientIP:     clientIP,
-		ConnectLimit: ratelimit.NewBuckets(o.Clock, cfg.RateConnectsPerMinute, cfg.RateConnectsBurst),
-		JoinLimit:    ratelimit.NewBuckets(o.Clock, cfg.RateJoinsPerMinute, cfg.RateJoinsBurst),
+		ConnectLimit: connectLimit,
+		JoinLimit:    joinLimit,
 		Observer:     m,
 	})
 	lazy.svc, lazy.ws = s.Sessions, s.WS
@@ -221,7 +258,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.WS.Drain(ctx, s.cfg.ShutdownGrace)
 	s.Sessions.Close()
 	s.cancel()
-	return s.closeStore()
+	err := s.closeStore()
+	if s.cluster != nil {
+		s.cluster.close()
+	}
+	return err
+}
+
+// Node is the node's cluster ID, or "" on a single node.
+func (s *Server) Node() string {
+	if s.cluster == nil {
+		return ""
+	}
+	return s.cluster.Node()
 }
 
 func (s *Server) closeStore() error {

@@ -1,20 +1,13 @@
 package server
 
-import "net/http"
+import (
+	"net/http"
 
-// registerWeb serves the web apps. Until they land this is a small page that
-// says how to use the CLI.
+	"github.com/pentecost/pentecost/web"
+)
+
+// registerWeb serves the browser apps (package web): the listener app at /
+// and /listen/{id}, the speaker app at /speak, their assets under /static/.
 func registerWeb(mux *http.ServeMux) {
-	page := func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(placeholder))
-	}
-	mux.HandleFunc("GET /{$}", page)
-	mux.HandleFunc("GET /speak", page)
-	mux.HandleFunc("GET /listen/{id}", page)
+	web.Register(mux)
 }
-
-const placeholder = `<!doctype html><meta charset="utf-8"><title>Pentecost</title>
-<h1>Pentecost</h1><p>The browser apps are not part of this build yet. Use the command line:
-<pre>pentecost speak --file sermon.wav
-pentecost listen SESSION_ID --lang es</pre>`

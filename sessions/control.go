@@ -122,5 +122,6 @@ func (l *live) applyState(ctx context.Context, ch stateChange, typ string) error
 		msg = &protocol.BroadcastChanged{Header: protocol.H(typ, now), SessionID: l.id, BroadcastState: rec.Broadcast}
 	}
 	l.broadcastLocked(msg, true)
+	l.s.emit(l.id, evState, stateEvent{Broadcast: rec.Broadcast, Status: rec.Status, Message: protocol.Marshal(msg)})
 	return nil
 }

@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/protocol"
@@ -21,8 +22,20 @@ var endMessages = map[string]string{
 // connected gets sessionEnded and is closed with 1000. Ending an ended
 // session is not an error.
 func (s *Service) end(ctx context.Context, id, reason, message string) (*pentecost.Session, error) {
+	return s.endIf(ctx, id, reason, message, nil)
+}
+
+// errNotDue is endIf's guard saying no.
+var errNotDue = errors.New("session end no longer due")
+
+// endIf ends the session if guard (checked inside the store's transaction)
+// still agrees; it returns errNotDue otherwise.
+func (s *Service) endIf(ctx context.Context, id, reason, message string, guard func(*pentecost.Session) bool) (*pentecost.Session, error) {
 	now := s.clock.Now()
 	rec, err := s.store.Update(ctx, id, func(r *pentecost.Session) error {
+		if guard != nil && !r.Ended() && !guard(r) {
+			return errNotDue
+		}
 		if r.Ended() {
 			if reason == pentecost.EndDeleted && !r.Deleted {
 				r.Deleted = true
@@ -35,6 +48,7 @@ func (s *Service) end(ctx context.Context, id, reason, message string) (*penteco
 		r.EndedAt = now
 		r.EndReason = reason
 		r.SpeakerLive = false
+		r.GraceUntil = time.Time{}
 		r.Broadcast.IsActive = false
 		r.Broadcast.LastStateChange = now.UnixMilli()
 		r.Deleted = reason == pentecost.EndDeleted
@@ -42,6 +56,8 @@ func (s *Service) end(ctx context.Context, id, reason, message string) (*penteco
 		return nil
 	})
 	switch {
+	case errors.Is(err, errNotDue):
+		return nil, err
 	case errors.Is(err, errAlreadyEnded):
 		rec, err = s.store.Get(ctx, id)
 		if err != nil {
@@ -59,6 +75,12 @@ func (s *Service) end(ctx context.Context, id, reason, message string) (*penteco
 			s.dropLive(l)
 		}
 		return nil, unavailable(err)
+	}
+	if message == "" {
+		message = endMessages[reason]
+	}
+	if err == nil {
+		s.emit(id, evEnded, endEvent{Reason: reason, Message: message})
 	}
 	if l := s.lookupLive(id); l != nil {
 		if l.finish(reason, message) {
@@ -79,7 +101,6 @@ func (l *live) finish(reason, message string) bool {
 		return false
 	}
 	l.ended = true
-	l.inGrace = false
 	l.stopTimersLocked()
 	l.finishProcessorsLocked(reason, message)
 	if message == "" {

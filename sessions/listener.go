@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/hub"
@@ -91,8 +92,33 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 	}
 	prev := l.listeners[p.PreviousConnectionID]
 	refreshed := p.PreviousConnectionID != "" && prev != nil && p.PreviousConnectionID != c.ID()
+	max := s.cfg.MaxListeners
+	var clusterRes hub.JoinResult
+	if s.cluster != nil {
+		// The cap counts every node's listeners, atomically in Redis; the
+		// room here then takes the listener without a cap of its own.
+		total, newLang, full, err := s.cluster.Join(ctx, p.SessionID, p.TargetLanguage, max, refreshed)
+		if err != nil {
+			l.mu.Unlock()
+			return nil, JoinInfo{}, unavailable(err)
+		}
+		clusterRes = hub.JoinResult{Count: total, NewLang: newLang}
+		max = 0
+		if full {
+			l.mu.Unlock()
+			l.rebalanceIfNeeded("")
+			return nil, JoinInfo{}, pentecost.Errorf(pentecost.ErrSessionFull, "session %s is full", p.SessionID).
+				With("maxListeners", s.cfg.MaxListeners).With("sessionId", p.SessionID)
+		}
+	}
 	res, err := l.room.Join(&hub.Listener{ID: c.ID(), Lang: p.TargetLanguage, Base64: p.Base64, Queue: c.Queue()},
-		s.cfg.MaxListeners, refreshed)
+		max, refreshed)
+	if s.cluster != nil {
+		if res.Count == 1 {
+			s.subscribe(audioTopic(l.id))
+		}
+		res = clusterRes
+	}
 	if errors.Is(err, hub.ErrFull) {
 		l.mu.Unlock()
 		l.rebalanceIfNeeded("")
@@ -118,6 +144,7 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 		})
 	}
 	l.listenersChanged(res.NewLang)
+	s.emit(l.id, evPresence, presenceEvent{NewLang: res.NewLang})
 	s.obs.ListenerJoined(s.clock.Since(started))
 	return h, info, nil
 }
@@ -140,6 +167,7 @@ func (h *Listener) ChangeLanguage(_ context.Context, lang string) (*protocol.Lan
 		l.mu.Unlock()
 		return nil, pentecost.NotFound(l.id)
 	}
+	old := h.Language()
 	newLang, oldEmptied, ok := l.room.ChangeLanguage(h.conn.ID(), lang)
 	if !ok {
 		l.mu.Unlock()
@@ -148,6 +176,12 @@ func (h *Listener) ChangeLanguage(_ context.Context, lang string) (*protocol.Lan
 	h.mu.Lock()
 	h.lang = lang
 	h.mu.Unlock()
+	if c := l.s.cluster; c != nil && old != lang {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = c.Leave(ctx, l.id, old)
+		_, newLang, _, _ = c.Join(ctx, l.id, lang, 0, true)
+		cancel()
+	}
 	l.mu.Unlock()
 	if newLang || oldEmptied {
 		l.rebalanceIfNeeded("")
@@ -199,11 +233,25 @@ func (h *Listener) Leave() {
 		delete(l.listeners, h.conn.ID())
 	}
 	present, emptied := l.room.Leave(h.conn.ID())
+	empty := l.room.Count() == 0
 	l.mu.Unlock()
+	if present && l.s.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := l.s.cluster.Leave(ctx, l.id, h.Language()); err != nil {
+			// The node's periodic re-assertion of its counts repairs this.
+			l.s.log.Warn("presence leave failed", "sessionId", l.id, "err", err)
+		}
+		cancel()
+		if empty {
+			l.s.unsubscribe(audioTopic(l.id))
+		}
+		l.s.emit(l.id, evPresence, presenceEvent{})
+	}
 	if emptied {
 		l.rebalanceIfNeeded("")
 	}
 	if present {
 		l.listenersChanged(false)
 	}
+	l.maybeRelease()
 }

@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,8 @@ type live struct {
 	captionSeq       map[string]uint32
 	ingestMu         sync.Mutex
 	ingest           [512]ingestMark
+
+	busErrs atomic.Uint64
 }
 
 type ingestMark struct {
@@ -91,16 +94,14 @@ func (s *Service) newLive(rec *pentecost.Session) *live {
 	if rec.SpeakerAttachedAt.IsZero() && s.cfg.StartTimeout > 0 {
 		l.startTimer = s.clock.AfterFunc(rec.CreatedAt.Add(s.cfg.StartTimeout).Sub(now), func() { l.expire() })
 	}
-	if rec.SpeakerLive {
-		// The record says a speaker was attached when this node last wrote
-		// it: after a restart that speaker is gone, which is a drop like any
-		// other, so it gets the grace to come back.
-		l.startGraceLocked()
+	if !rec.GraceUntil.IsZero() {
+		l.armGraceLocked(rec.GraceUntil)
 	}
 	if s.cfg.StatusInterval > 0 {
 		l.statusTimer = s.clock.AfterFunc(s.cfg.StatusInterval, l.periodicStatus)
 	}
 	l.announceLocked()
+	s.subscribe(controlTopic(rec.ID))
 	return l
 }
 
@@ -177,27 +178,144 @@ func (l *live) broadcastLocked(m protocol.Message, toSpeakers bool) {
 	l.room.Broadcast(msg)
 }
 
-func (l *live) startGraceLocked() {
-	grace := l.s.cfg.SpeakerGrace
-	l.inGrace = true
-	secs := int(grace / time.Second)
-	l.broadcastLocked(&protocol.SpeakerPresence{
-		Header:       protocol.H(protocol.TypeSpeakerDisconnected, l.s.clock.Now()),
+// errNotHere stops a grace start on a node that no longer holds the
+// speaker: the speaker has attached elsewhere meanwhile.
+var errNotHere = errors.New("speaker is on another node")
+
+// speakerGone starts the speaker's grace after its connection ended without
+// an explicit end: the record says until when (so any node, or this one
+// after a restart, can end the session on time), listeners everywhere hear
+// speakerDisconnected, and a timer here ends the session unless the speaker
+// is back.
+func (l *live) speakerGone() {
+	s := l.s
+	now := s.clock.Now()
+	until := now.Add(s.cfg.SpeakerGrace)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rec, err := s.store.Update(ctx, l.id, func(r *pentecost.Session) error {
+		if r.Ended() {
+			return errAlreadyEnded
+		}
+		if s.cluster != nil && r.SpeakerNode != "" && r.SpeakerNode != s.node() {
+			return errNotHere
+		}
+		r.GraceUntil = until
+		return nil
+	})
+	switch {
+	case errors.Is(err, errAlreadyEnded), errors.Is(err, errNotHere):
+		return
+	case err != nil:
+		// The store is down: the grace still runs here.
+		s.log.Warn("could not persist the speaker's grace", "sessionId", l.id, "err", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended || l.primary != nil {
+		return
+	}
+	if rec != nil {
+		l.rec = rec
+	}
+	l.armGraceLocked(until)
+	secs := int(s.cfg.SpeakerGrace / time.Second)
+	l.toListenersLocked(&protocol.SpeakerPresence{
+		Header:       protocol.H(protocol.TypeSpeakerDisconnected, now),
 		SessionID:    l.id,
 		GraceSeconds: &secs,
-	}, false)
+	})
+}
+
+// armGraceLocked ends the session at until unless the speaker is back.
+func (l *live) armGraceLocked(until time.Time) {
 	if l.graceTimer != nil {
 		l.graceTimer.Stop()
 	}
-	l.graceTimer = l.s.clock.AfterFunc(grace, func() {
-		l.mu.Lock()
-		still := l.inGrace && !l.ended
-		l.mu.Unlock()
-		if still {
-			l.s.obs.GraceOutcome("timeout")
-			_, _ = l.s.end(context.Background(), l.id, pentecost.EndSpeakerTimeout, "")
-		}
+	l.graceTimer = l.s.clock.AfterFunc(until.Sub(l.s.clock.Now()), func() {
+		l.s.graceExpired(context.Background(), l.id)
 	})
+}
+
+// graceExpired ends a session whose speaker's grace has run out, checking
+// the record so a speaker that came back on any node keeps its session.
+func (s *Service) graceExpired(ctx context.Context, id string) {
+	now := s.clock.Now()
+	_, err := s.endIf(ctx, id, pentecost.EndSpeakerTimeout, "", func(r *pentecost.Session) bool {
+		return !r.GraceUntil.IsZero() && !now.Before(r.GraceUntil)
+	})
+	if err == nil {
+		s.obs.GraceOutcome("timeout")
+	}
+}
+
+// maybeRelease forgets a session's live state on a cluster node once no
+// connection of it is left here: the other nodes and the store carry it.
+func (l *live) maybeRelease() {
+	if l.s.cluster == nil {
+		return
+	}
+	l.mu.Lock()
+	idle := !l.ended && len(l.speakers) == 0 && l.room.Count() == 0 && l.graceTimer == nil && l.s.processorCount() == 0
+	if idle {
+		l.stopTimersLocked()
+	}
+	l.mu.Unlock()
+	if idle {
+		l.s.dropLive(l)
+	}
+}
+
+// publishCluster numbers a chunk from the session's shared counter (so the
+// sequence continues whichever node the speaker is on), sends it to the
+// other nodes in the same round trip, and fans it out here. With Redis down
+// the node numbers chunks alone; the counter resumes above them later.
+func (l *live) publishCluster(c Cluster, chunk []byte, now time.Time) uint32 {
+	msg := make([]byte, 1+originLen+protocol.AudioHeaderSize+len(chunk))
+	msg[0] = evAudio
+	copy(msg[1:], l.s.origin[:])
+	floor := l.room.NextSeq()
+	protocol.PutAudioHeader(msg[1+originLen:], protocol.KindSource, 0, floor, now)
+	copy(msg[1+originLen+protocol.AudioHeaderSize:], chunk)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	seq, err := c.PublishSequenced(ctx, audioTopic(l.id), msg, audioSeqAt, floor)
+	cancel()
+	if err != nil {
+		seq = floor
+		if l.busErrs.Add(1)%500 == 1 {
+			l.s.log.Warn("audio not shared with other nodes", "sessionId", l.id, "err", err)
+		}
+	}
+	l.room.Deliver(*l.sourceLang.Load(), seq, now, chunk)
+	return seq
+}
+
+// notifySourceLocked tells every listener here the new source language.
+func (l *live) notifySourceLocked(src string) {
+	now := l.s.clock.Now()
+	for _, h := range l.listeners {
+		lang := h.Language()
+		send(h.conn, &protocol.LanguageChanged{
+			Header:         protocol.H(protocol.TypeLanguageChanged, now),
+			SessionID:      l.id,
+			TargetLanguage: lang,
+			SourceLanguage: src,
+			Translated:     l.translatedLocked(lang),
+		})
+	}
+}
+
+// counts is the session's listener count and distribution: from the room on
+// a single node, across every node in a cluster.
+func (l *live) counts() (int, map[string]int) {
+	if c := l.s.cluster; c != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if total, by, err := c.Counts(ctx, l.id); err == nil {
+			return total, by
+		}
+	}
+	return l.room.Distribution()
 }
 
 func (l *live) broadcastState() pentecost.BroadcastState {
@@ -209,7 +327,7 @@ func (l *live) broadcastState() pentecost.BroadcastState {
 // status builds a sessionStatus message.
 func (l *live) statusLocked(reason string) *protocol.SessionStatus {
 	now := l.s.clock.Now()
-	total, dist := l.room.Distribution()
+	total, dist := l.counts()
 	return &protocol.SessionStatus{
 		Header:               protocol.H(protocol.TypeSessionStatus, now),
 		SessionID:            l.id,
@@ -262,7 +380,7 @@ func (l *live) listenersChanged(newLang bool) {
 }
 
 func (l *live) maybeCountPushLocked() {
-	count := l.room.Count()
+	count, _ := l.counts()
 	last := l.lastStatusCount
 	diff := count - last
 	if diff < 0 {

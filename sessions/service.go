@@ -2,7 +2,9 @@ package sessions
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -79,6 +81,9 @@ type Service struct {
 	limit Limiter
 	obs   Observer
 
+	cluster Cluster
+	origin  [originLen]byte
+
 	mu         sync.RWMutex
 	live       map[string]*live
 	streams    map[uint16]*live
@@ -99,6 +104,8 @@ type Options struct {
 	IDs      sessionid.Generator
 	Limiter  Limiter
 	Observer Observer
+	// Cluster is nil on a single node.
+	Cluster Cluster
 }
 
 // New returns a service. Call Start to resume persisted sessions and run the
@@ -119,7 +126,8 @@ func New(cfg Config, o Options) *Service {
 	if cfg.EndedRetention <= 0 {
 		cfg.EndedRetention = 24 * time.Hour
 	}
-	return &Service{
+	svc := &Service{
+		cluster: o.Cluster,
 		cfg:     cfg,
 		store:   o.Store,
 		clock:   o.Clock,
@@ -131,6 +139,22 @@ func New(cfg Config, o Options) *Service {
 		streams: make(map[uint16]*live),
 		stop:    make(chan struct{}),
 	}
+	if o.Cluster != nil {
+		if b, err := hex.DecodeString(o.Cluster.Node()); err == nil && len(b) == originLen {
+			copy(svc.origin[:], b)
+		}
+	} else {
+		_, _ = rand.Read(svc.origin[:])
+	}
+	return svc
+}
+
+// node is this node's ID in session records ("" on a single node).
+func (s *Service) node() string {
+	if s.cluster == nil {
+		return ""
+	}
+	return s.cluster.Node()
 }
 
 // Config returns the service's configuration.
@@ -143,17 +167,29 @@ func (s *Service) Clock() clockwork.Clock { return s.clock }
 // them: speakers re-attach to the same ID, listeners re-join) and starts the
 // sweeper.
 func (s *Service) Start(ctx context.Context) error {
-	recs, err := s.store.List(ctx)
-	if err != nil {
-		return fmt.Errorf("sessions: resume: %w", err)
-	}
-	for _, rec := range recs {
-		if _, err := s.liveFor(ctx, rec); err != nil {
-			s.log.Warn("could not resume session", "sessionId", rec.ID, "err", err)
+	// In a cluster the sessions live on in the other nodes and the store;
+	// a node takes one up when a connection for it arrives.
+	if s.cluster == nil {
+		recs, err := s.store.List(ctx)
+		if err != nil {
+			return fmt.Errorf("sessions: resume: %w", err)
 		}
-	}
-	if len(recs) > 0 {
-		s.log.Info("resumed sessions", "count", len(recs))
+		for _, rec := range recs {
+			l, err := s.liveFor(ctx, rec)
+			if err != nil {
+				s.log.Warn("could not resume session", "sessionId", rec.ID, "err", err)
+				continue
+			}
+			if rec.SpeakerLive && rec.GraceUntil.IsZero() {
+				// A speaker was attached when this node stopped: that
+				// speaker is gone, which is a drop like any other, so it
+				// gets the grace to come back.
+				l.speakerGone()
+			}
+		}
+		if len(recs) > 0 {
+			s.log.Info("resumed sessions", "count", len(recs))
+		}
 	}
 	if s.cfg.SweepInterval > 0 {
 		s.wg.Add(1)
@@ -206,12 +242,75 @@ func (s *Service) Sweep(ctx context.Context) {
 	for _, id := range ids {
 		_, _ = s.get(ctx, id)
 	}
+	s.sweepSpeakers(ctx)
 	n, err := s.store.Sweep(ctx, s.clock.Now().Add(-s.cfg.EndedRetention))
 	if err != nil {
 		s.log.Warn("sweep failed", "err", err)
 	} else if n > 0 {
 		s.log.Debug("swept ended sessions", "count", n)
 	}
+}
+
+// sweepSpeakers ends sessions whose speaker's grace ran out, and starts the
+// grace of speakers whose node died (cluster): no session outlives its
+// speaker because the node that would have timed it out is gone.
+func (s *Service) sweepSpeakers(ctx context.Context) {
+	recs, err := s.store.List(ctx)
+	if err != nil {
+		s.log.Warn("sweep: list sessions", "err", err)
+		return
+	}
+	now := s.clock.Now()
+	for _, rec := range recs {
+		if reason := s.expiredReason(rec, now); reason != "" {
+			_, _ = s.get(ctx, rec.ID)
+			continue
+		}
+		if !rec.GraceUntil.IsZero() {
+			if !now.Before(rec.GraceUntil) {
+				s.graceExpired(ctx, rec.ID)
+			}
+			continue
+		}
+		if s.cluster == nil || !rec.SpeakerLive || rec.SpeakerNode == "" || rec.SpeakerNode == s.node() {
+			continue
+		}
+		if alive, err := s.cluster.Alive(ctx, rec.SpeakerNode); err != nil || alive {
+			continue
+		}
+		s.adoptDroppedSpeaker(ctx, rec)
+	}
+}
+
+// adoptDroppedSpeaker starts the grace of a speaker whose node died.
+func (s *Service) adoptDroppedSpeaker(ctx context.Context, rec *pentecost.Session) {
+	dead := rec.SpeakerNode
+	now := s.clock.Now()
+	until := now.Add(s.cfg.SpeakerGrace)
+	_, err := s.store.Update(ctx, rec.ID, func(r *pentecost.Session) error {
+		if r.Ended() || r.SpeakerNode != dead || !r.GraceUntil.IsZero() {
+			return errNotDue
+		}
+		r.GraceUntil = until
+		return nil
+	})
+	if err != nil {
+		return
+	}
+	s.log.Info("speaker's node is gone: grace started", "sessionId", rec.ID)
+	secs := int(s.cfg.SpeakerGrace / time.Second)
+	msg := &protocol.SpeakerPresence{
+		Header: protocol.H(protocol.TypeSpeakerDisconnected, now), SessionID: rec.ID, GraceSeconds: &secs,
+	}
+	if l := s.lookupLive(rec.ID); l != nil {
+		l.mu.Lock()
+		l.primary = nil
+		l.armGraceLocked(until)
+		l.toListenersLocked(msg)
+		l.mu.Unlock()
+		return
+	}
+	s.emit(rec.ID, evListener, protocol.Marshal(msg))
 }
 
 // Ping reports whether the state store answers.
@@ -309,6 +408,8 @@ func (s *Service) dropLive(l *live) {
 		delete(s.streams, l.streamID)
 	}
 	s.mu.Unlock()
+	s.unsubscribe(controlTopic(l.id))
+	s.unsubscribe(audioTopic(l.id))
 }
 
 // audioText builds the base64 audioData message for one chunk and language.

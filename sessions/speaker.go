@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/protocol"
@@ -44,28 +45,32 @@ func (s *Service) AttachSpeaker(ctx context.Context, c Conn, id, owner string, r
 		return nil, nil, pentecost.Errorf(pentecost.ErrForbidden, "only the speaker who created session %s may attach to it", id).
 			With("sessionId", id)
 	}
-	if l.rec.SpeakerAttachedAt.IsZero() || !l.rec.SpeakerLive {
-		now := s.clock.Now()
-		rec, err := s.store.Update(ctx, id, func(r *pentecost.Session) error {
-			if r.SpeakerAttachedAt.IsZero() {
-				r.SpeakerAttachedAt = now
-			}
-			r.SpeakerLive = true
-			return nil
-		})
-		if err != nil {
-			return nil, nil, unavailable(err)
+	now := s.clock.Now()
+	wasAway := false
+	rec, err := s.store.Update(ctx, id, func(r *pentecost.Session) error {
+		if r.Ended() {
+			return pentecost.NotFound(id)
 		}
-		l.rec = rec
-		if l.startTimer != nil {
-			l.startTimer.Stop()
-			l.startTimer = nil
+		if r.SpeakerAttachedAt.IsZero() {
+			r.SpeakerAttachedAt = now
 		}
+		wasAway = !r.GraceUntil.IsZero()
+		r.SpeakerLive = true
+		r.SpeakerNode = s.node()
+		r.GraceUntil = time.Time{}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, unavailable(err)
+	}
+	l.rec = rec
+	if l.startTimer != nil {
+		l.startTimer.Stop()
+		l.startTimer = nil
 	}
 
 	sp := &Speaker{l: l, conn: c}
 	sp.active.Store(true)
-	now := s.clock.Now()
 	for cid, old := range l.speakers {
 		if cid == c.ID() {
 			continue
@@ -81,16 +86,19 @@ func (s *Service) AttachSpeaker(ctx context.Context, c Conn, id, owner string, r
 	}
 	l.speakers[c.ID()] = sp
 	l.primary = sp
-	if l.inGrace {
-		l.inGrace = false
-		if l.graceTimer != nil {
-			l.graceTimer.Stop()
-			l.graceTimer = nil
-		}
+	// The speaker's connections on other nodes are replaced, or closed
+	// after the overlap of a refresh.
+	s.emit(id, evSpeaker, speakerEvent{Refresh: refresh})
+	if l.graceTimer != nil {
+		l.graceTimer.Stop()
+		l.graceTimer = nil
+		wasAway = true
+	}
+	if wasAway {
 		s.obs.GraceOutcome("reconnected")
-		l.broadcastLocked(&protocol.SpeakerPresence{
+		l.toListenersLocked(&protocol.SpeakerPresence{
 			Header: protocol.H(protocol.TypeSpeakerReconnected, now), SessionID: id,
-		}, false)
+		})
 	}
 	if refresh {
 		s.obs.Refreshed(protocol.RoleSpeaker)
@@ -128,7 +136,12 @@ func (sp *Speaker) Audio(chunk []byte) {
 		return
 	}
 	now := l.s.clock.Now()
-	seq, _ := l.room.Publish(*l.sourceLang.Load(), chunk, now)
+	var seq uint32
+	if c := l.s.cluster; c != nil {
+		seq = l.publishCluster(c, chunk, now)
+	} else {
+		seq, _ = l.room.Publish(*l.sourceLang.Load(), chunk, now)
+	}
 	l.markIngest(seq, now)
 	l.s.obs.AudioIn(1)
 }
@@ -139,22 +152,25 @@ func (sp *Speaker) Audio(chunk []byte) {
 func (sp *Speaker) Leave() {
 	l := sp.l
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if cur, ok := l.speakers[sp.conn.ID()]; !ok || cur != sp {
+		l.mu.Unlock()
 		return
 	}
 	delete(l.speakers, sp.conn.ID())
 	sp.active.Store(false)
-	if l.primary != sp {
-		return
+	gone := false
+	if l.primary == sp {
+		l.primary = nil
+		for _, other := range l.speakers {
+			l.primary = other
+		}
+		gone = l.primary == nil && !l.ended
 	}
-	l.primary = nil
-	for _, other := range l.speakers {
-		l.primary = other
+	l.mu.Unlock()
+	if gone {
+		l.speakerGone()
 	}
-	if l.primary == nil && !l.ended {
-		l.startGraceLocked()
-	}
+	l.maybeRelease()
 }
 
 // Status is the session's status, as asked for by the speaker.

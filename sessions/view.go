@@ -47,6 +47,15 @@ func (s *Service) view(rec *pentecost.Session) *View {
 	if rec.Ended() {
 		return v
 	}
+	if s.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if total, by, err := s.cluster.Counts(ctx, rec.ID); err == nil {
+			v.ListenerCount, v.LanguageDistribution = total, by
+		}
+		v.SpeakerConnected = rec.SpeakerLive && rec.GraceUntil.IsZero()
+		return v
+	}
 	if l := s.lookupLive(rec.ID); l != nil {
 		v.ListenerCount, v.LanguageDistribution = l.room.Distribution()
 		l.mu.Lock()
@@ -202,16 +211,8 @@ func (l *live) setDetails(ctx context.Context, src, tier string) error {
 		return nil
 	}
 	l.sourceLang.Store(&src)
-	for _, h := range l.listeners {
-		lang := h.Language()
-		send(h.conn, &protocol.LanguageChanged{
-			Header:         protocol.H(protocol.TypeLanguageChanged, now),
-			SessionID:      l.id,
-			TargetLanguage: lang,
-			SourceLanguage: src,
-			Translated:     l.translatedLocked(lang),
-		})
-	}
+	l.notifySourceLocked(src)
+	l.s.emit(l.id, evDetails, detailsEvent{SourceLanguage: src})
 	return nil
 }
 

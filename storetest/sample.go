@@ -41,6 +41,8 @@ func Sample(id string) *pentecost.Session {
 		ExpiresAt:         Base.Add(24 * time.Hour),
 		SpeakerAttachedAt: Base.Add(time.Minute),
 		SpeakerLive:       true,
+		SpeakerNode:       "node-a",
+		GraceUntil:        Base.Add(2 * time.Minute),
 		EndedAt:           Base.Add(3 * time.Minute),
 		EndReason:         pentecost.EndSpeakerTimeout,
 		Deleted:           true,

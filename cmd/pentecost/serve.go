@@ -45,6 +45,8 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "embedded state: session records and the built-in signing key")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "cluster mode: state, limits and the cross-node bus in Redis")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of every Redis key and channel (cluster mode)")
+	fs.DurationVar(&c.NodeTTL, "node-ttl", c.NodeTTL, "cluster node heartbeat lifetime: a crashed node's listeners leave the counts within it")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); serves HTTPS/WSS with TLS 1.2 minimum")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", c.AllowedOrigins, "comma-separated browser Origin allow-list (* for any); empty = same origin only")
