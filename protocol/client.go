@@ -51,8 +51,8 @@ type ClientMessage struct {
 	TargetLanguage string        `json:"targetLanguage,omitempty"`
 	QualityTier    string        `json:"qualityTier,omitempty"`
 	AudioFormat    string        `json:"audioFormat,omitempty"`
-	AudioData      string        `json:"audioData,omitempty"`
-	Data           string        `json:"data,omitempty"` // legacy alias of audioData
+	AudioData      *string       `json:"audioData,omitempty"`
+	Data           *string       `json:"data,omitempty"` // legacy alias of audioData
 	VolumeLevel    *float64      `json:"volumeLevel,omitempty"`
 	State          *SpeakerState `json:"state,omitempty"`
 	Command        string        `json:"command,omitempty"`
@@ -62,12 +62,17 @@ type ClientMessage struct {
 	Timestamp      *int64        `json:"timestamp,omitempty"`
 }
 
-// Audio returns the base64 audio of an audioChunk, whichever field carried it.
-func (m *ClientMessage) Audio() string {
-	if m.AudioData != "" {
-		return m.AudioData
+// Audio returns the base64 audio of an audioChunk, whichever field carried
+// it, and whether any did: an empty string is a 0-byte chunk, not a missing
+// one.
+func (m *ClientMessage) Audio() (string, bool) {
+	switch {
+	case m.AudioData != nil:
+		return *m.AudioData, true
+	case m.Data != nil:
+		return *m.Data, true
 	}
-	return m.Data
+	return "", false
 }
 
 // CanonicalAction maps aliases to the action they stand for.

@@ -53,8 +53,12 @@ func TestAliases(t *testing.T) {
 		t.Fatal("aliases not mapped")
 	}
 	m, err := DecodeClient([]byte(`{"action":"sendAudio","data":"AAE="}`))
-	if err != nil || m.Audio() != "AAE=" {
-		t.Fatalf("legacy data field: %v %q", err, m.Audio())
+	if a, ok := m.Audio(); err != nil || !ok || a != "AAE=" {
+		t.Fatalf("legacy data field: %v %q", err, a)
+	}
+	m, _ = DecodeClient([]byte(`{"action":"audioChunk","audioData":""}`))
+	if a, ok := m.Audio(); !ok || a != "" {
+		t.Fatal("an empty audioData is present (a 0-byte chunk)")
 	}
 }
 

@@ -217,8 +217,8 @@ func (c *conn) jsonAudio(m *protocol.ClientMessage) {
 			With("sessionId", truncate(m.SessionID, 64)), sid)
 		return
 	}
-	data := m.Audio()
-	if data == "" {
+	data, present := m.Audio()
+	if !present {
 		c.sendError(pentecost.Missing("audioData"), sid)
 		return
 	}

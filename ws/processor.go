@@ -47,8 +47,8 @@ func (c *conn) processorMessage(m *protocol.ClientMessage) {
 			c.sendError(err, m.SessionID)
 		}
 	case protocol.ActPublishAudio:
-		data := m.Audio()
-		if data == "" {
+		data, present := m.Audio()
+		if !present {
 			c.sendError(pentecost.Missing("audioData"), m.SessionID)
 			return
 		}
