@@ -211,14 +211,6 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	mux.Handle("GET /metrics", m.Handler())
 	registerWeb(mux)
 	s.handler = securityHeaders(mux)
-	return s, nil
-}
-
-// Handler is the node's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.handler }
-
-// Serve serves on l until Shutdown.
-func (s *Server) Serve(l net.Listener) error {
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -228,11 +220,21 @@ func (s *Server) Serve(l net.Listener) error {
 		MaxHeaderBytes:    16 * 1024,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return s, nil
+}
+
+// Handler is the node's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
 	if s.cfg.TLSCert != "" || s.cfg.TLSKey != "" {
 		if s.cfg.TLSCert == "" || s.cfg.TLSKey == "" {
 			return errors.New("--tls-cert and --tls-key must be given together")
 		}
-		s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 		err := s.http.ServeTLS(l, s.cfg.TLSCert, s.cfg.TLSKey)
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
@@ -250,11 +252,9 @@ func (s *Server) Serve(l net.Listener) error {
 // waits up to the drain grace, closes the rest with 1012 and closes the
 // store. Sessions stay persisted for the next start.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if s.http != nil {
-		// Stop accepting new connections; hijacked WebSockets are ours to
-		// drain.
-		go func() { _ = s.http.Shutdown(ctx) }()
-	}
+	// Stop accepting new connections; hijacked WebSockets are ours to
+	// drain.
+	go func() { _ = s.http.Shutdown(ctx) }()
 	s.WS.Drain(ctx, s.cfg.ShutdownGrace)
 	s.Sessions.Close()
 	s.cancel()
