@@ -82,6 +82,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.IntVar(&c.JSONMaxBytes, "json-max-bytes", c.JSONMaxBytes, "largest JSON message")
 	fs.IntVar(&c.ListenerQueueChunks, "listener-queue-chunks", c.ListenerQueueChunks, "audio chunks queued per listener before the oldest is dropped")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "a socket write taking longer ends the connection")
+	fs.DurationVar(&c.SweepInterval, "sweep-interval", c.SweepInterval, "how often expired sessions and dead speakers' nodes are looked for (at most 5s in cluster mode)")
 	fs.DurationVar(&c.StatusInterval, "status-interval", c.StatusInterval, "periodic sessionStatus to the speaker")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
