@@ -91,11 +91,7 @@ func (c *jwksCache) key(ctx context.Context, alg, kid string) (any, *pentecost.E
 		return keys[0], nil
 	case len(keys) > 1:
 		// Only without a kid: let jwt try each key of the right type.
-		set := jwt.VerificationKeySet{}
-		for _, k := range keys {
-			set.Keys = append(set.Keys, k)
-		}
-		return set, nil
+		return jwt.VerificationKeySet{Keys: append([]jwt.VerificationKey(nil), keys...)}, nil
 	case kidKnown:
 		return nil, unauthorized(msgKeyMismatch)
 	}

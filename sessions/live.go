@@ -34,7 +34,6 @@ type live struct {
 	listeners map[string]*Listener
 	primary   *Speaker // the newest; its drop starts the grace
 	ended     bool
-	inGrace   bool
 
 	graceTimer  clockwork.Timer
 	startTimer  clockwork.Timer
@@ -316,12 +315,6 @@ func (l *live) counts() (int, map[string]int) {
 		}
 	}
 	return l.room.Distribution()
-}
-
-func (l *live) broadcastState() pentecost.BroadcastState {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.rec.Broadcast
 }
 
 // status builds a sessionStatus message.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -53,7 +52,7 @@ type conn struct {
 	listener    *sessions.Listener
 	processor   *sessions.Processor
 	born        time.Time // start of the connection's age; reset by refresh
-	timers      []clockwork.Timer
+	timers      []stopper
 	ageTimers   []clockwork.Timer
 	lastRateErr time.Time
 	b64         bool // the listener receives base64 JSON audio
@@ -275,8 +274,6 @@ func (c *conn) teardown() {
 		}
 	})
 }
-
-var errTooBig = errors.New("frame exceeds the hard size limit")
 
 // hardLimit bounds any single message: above it the connection is closed
 // (1009) rather than read to the end. Below it, an oversized message is read,

@@ -2,6 +2,7 @@ package ws
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -20,17 +21,13 @@ func (c *conn) startTimers() {
 		c.timers = append(c.timers, c.idleTimer(cfg.HeartbeatTimeout))
 	}
 	if cfg.PingInterval > 0 {
-		var t clockwork.Timer
-		var tick func()
-		tick = func() {
+		c.timers = append(c.timers, loop(c.clock, cfg.PingInterval, func() time.Duration {
 			c.mu.Lock()
 			c.ping = true
 			c.mu.Unlock()
 			c.q.Wake()
-			t.Reset(cfg.PingInterval)
-		}
-		t = c.clock.AfterFunc(cfg.PingInterval, tick)
-		c.timers = append(c.timers, t)
+			return cfg.PingInterval
+		}))
 	}
 	c.armAgeLocked()
 }
@@ -39,14 +36,11 @@ func (c *conn) startTimers() {
 // (pongs and heartbeats included). It re-arms itself for the time left
 // rather than resetting on every frame, which would cost a timer operation
 // per audio chunk.
-func (c *conn) idleTimer(timeout time.Duration) clockwork.Timer {
-	var t clockwork.Timer
-	var check func()
-	check = func() {
+func (c *conn) idleTimer(timeout time.Duration) stopper {
+	return loop(c.clock, timeout, func() time.Duration {
 		idle := c.clock.Now().Sub(time.Unix(0, c.lastActive.Load()))
 		if idle < timeout {
-			t.Reset(timeout - idle)
-			return
+			return timeout - idle
 		}
 		c.send(&protocol.ConnectionTimeout{
 			Header:      protocol.H(protocol.TypeConnectionTimeout, c.clock.Now()),
@@ -54,9 +48,42 @@ func (c *conn) idleTimer(timeout time.Duration) clockwork.Timer {
 		})
 		c.logger().Info("idle connection closed", "idleSeconds", int(idle/time.Second))
 		c.closeServer(4408, "idleTimeout")
-	}
-	t = c.clock.AfterFunc(timeout, check)
-	return t
+		return 0
+	})
+}
+
+// stopper is a timer as far as teardown cares.
+type stopper interface{ Stop() bool }
+
+// loopTimer runs f after d, then again after whatever f returns, until f
+// returns 0 or the timer is stopped. The lock makes the first run wait until
+// the timer is stored, however short d is.
+type loopTimer struct {
+	mu      sync.Mutex
+	t       clockwork.Timer
+	stopped bool
+}
+
+func loop(clock clockwork.Clock, d time.Duration, f func() time.Duration) *loopTimer {
+	lt := &loopTimer{}
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	lt.t = clock.AfterFunc(d, func() {
+		next := f()
+		lt.mu.Lock()
+		defer lt.mu.Unlock()
+		if next > 0 && !lt.stopped {
+			lt.t.Reset(next)
+		}
+	})
+	return lt
+}
+
+func (lt *loopTimer) Stop() bool {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	lt.stopped = true
+	return lt.t.Stop()
 }
 
 // armAgeLocked (re)starts the refresh, warning and maximum-duration timers
