@@ -72,8 +72,11 @@ type Session struct {
 	// GraceUntil is set while the speaker is away after an unexpected
 	// drop: the session ends then unless the speaker is back.
 	GraceUntil time.Time `json:"graceUntil,omitzero"`
-	EndedAt     time.Time `json:"endedAt,omitzero"`
-	EndReason   string    `json:"endReason,omitempty"`
+	// NextSeq is the source stream's next sequence number, saved at a
+	// graceful shutdown so a restarted node continues the numbering.
+	NextSeq   uint32    `json:"nextSeq,omitempty"`
+	EndedAt   time.Time `json:"endedAt,omitzero"`
+	EndReason string    `json:"endReason,omitempty"`
 	// Deleted sessions read as not found at once, but keep their ID reserved
 	// for the retention period like any ended session.
 	Deleted bool `json:"deleted,omitempty"`

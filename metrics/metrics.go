@@ -187,7 +187,7 @@ var (
 	descSessions  = prometheus.NewDesc(ns+"_sessions_active", "Live sessions on this node.", nil, nil)
 	descSpeakers  = prometheus.NewDesc(ns+"_speaker_connections", "Speaker connections attached to a session.", nil, nil)
 	descListeners = prometheus.NewDesc(ns+"_listeners", "Listeners connected, by target language.", []string{"language"}, nil)
-	descListTotal = prometheus.NewDesc(ns+"_listeners_total_current", "Listeners connected, all languages.", nil, nil)
+	descListTotal = prometheus.NewDesc(ns+"_listener_connections", "Listeners connected, all languages.", nil, nil)
 	descQueued    = prometheus.NewDesc(ns+"_queued_messages", "Messages waiting in connection write queues.", nil, nil)
 	descConns     = prometheus.NewDesc(ns+"_websocket_connections", "Open WebSocket connections.", nil, nil)
 	descPairs     = prometheus.NewDesc(ns+"_language_pairs", "(session, target language) pairs with listeners, by whether a processor serves them.", []string{"served"}, nil)

@@ -20,10 +20,16 @@ func TestShutdownDrainsAndRestartResumes(t *testing.T) {
 	cfg.ShutdownGrace = 300 * time.Millisecond
 	cfg.SweepInterval = 0
 	cfg.AudioMaxChunksPerSec = 0
+	cfg.HeartbeatTimeout = 0
+	cfg.PingInterval = 0
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC))
 	a := testserver.StartConfig(t, cfg, clock)
 	sp, id := speaker(t, a, "alice")
 	li := listener(t, a, id, "es")
+	for i := 0; i < 3; i++ {
+		_ = sp.SendBinary(ctx(t), []byte{byte(i)})
+		nextAudio(t, li)
+	}
 
 	done := make(chan struct{})
 	go func() { a.Stop(); close(done) }()
@@ -43,7 +49,11 @@ func TestShutdownDrainsAndRestartResumes(t *testing.T) {
 		t.Fatal("shutdown did not finish")
 	}
 
+	// The node stays down for 50 s: the speaker's grace (60 s) counts from
+	// the restart, not from the shutdown, which was no fault of the speaker.
+	clock.Advance(50 * time.Second)
 	b := testserver.StartConfig(t, cfg, clock)
+	clock.Advance(15 * time.Second)
 	li2 := dial(t, b, q("sessionId", id, "targetLanguage", "es"))
 	joined := expect(t, li2, "sessionJoined")
 	if joined.Bool("speakerConnected") {
@@ -57,7 +67,8 @@ func TestShutdownDrainsAndRestartResumes(t *testing.T) {
 	if err := sp2.SendBinary(ctx(t), []byte("after restart")); err != nil {
 		t.Fatal(err)
 	}
-	if f := nextAudio(t, li2); string(f.Chunk) != "after restart" {
-		t.Fatalf("audio after restart: %q", f.Chunk)
+	f := nextAudio(t, li2)
+	if string(f.Chunk) != "after restart" || f.Header.Sequence != 3 {
+		t.Fatalf("audio after restart: %q seq %d, want the sequence to continue at 3", f.Chunk, f.Header.Sequence)
 	}
 }

@@ -41,11 +41,12 @@ func PutAudioHeader(dst []byte, kind byte, streamID uint16, seq uint32, ingest t
 
 // Errors of ParseAudioFrame.
 var (
-	ErrShortFrame  = errors.New("audio frame shorter than its 16-byte header")
-	ErrBadVersion  = errors.New("audio frame version is not 1")
-	ErrBadKind     = errors.New("audio frame kind is neither 0 nor 1")
-	ErrEmptyChunk  = errors.New("audio frame carries no audio")
-	ErrBadLanguage = errors.New("language bytes are not a lowercase two-letter code")
+	ErrShortFrame          = errors.New("audio frame shorter than its 16-byte header")
+	ErrShortProcessorFrame = errors.New("translated-audio frame shorter than its 8-byte header")
+	ErrBadVersion          = errors.New("audio frame version is not 1")
+	ErrBadKind             = errors.New("audio frame kind is neither 0 nor 1")
+	ErrEmptyChunk          = errors.New("audio frame carries no audio")
+	ErrBadLanguage         = errors.New("language bytes are not a lowercase two-letter code")
 )
 
 // ParseAudioFrame decodes a server audio frame into its header and the chunk
@@ -93,7 +94,7 @@ func PutProcessorHeader(dst []byte, streamID uint16, lang string) {
 // ParseProcessorFrame decodes a processor's translated-audio frame.
 func ParseProcessorFrame(b []byte) (ProcessorFrame, error) {
 	if len(b) < ProcessorHeaderSize {
-		return ProcessorFrame{}, ErrShortFrame
+		return ProcessorFrame{}, ErrShortProcessorFrame
 	}
 	if b[0] != AudioVersion {
 		return ProcessorFrame{}, ErrBadVersion

@@ -49,6 +49,7 @@ type ClientMessage struct {
 	SessionID      string        `json:"sessionId,omitempty"`
 	SourceLanguage string        `json:"sourceLanguage,omitempty"`
 	TargetLanguage string        `json:"targetLanguage,omitempty"`
+	AudioEncoding  string        `json:"audioEncoding,omitempty"`
 	QualityTier    string        `json:"qualityTier,omitempty"`
 	AudioFormat    string        `json:"audioFormat,omitempty"`
 	AudioData      *string       `json:"audioData,omitempty"`

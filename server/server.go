@@ -255,6 +255,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Stop accepting new connections; hijacked WebSockets are ours to
 	// drain.
 	go func() { _ = s.http.Shutdown(ctx) }()
+	s.Sessions.BeginShutdown()
 	s.WS.Drain(ctx, s.cfg.ShutdownGrace)
 	s.Sessions.Close()
 	s.cancel()

@@ -102,10 +102,10 @@ func (l *live) finish(reason, message string) bool {
 	}
 	l.ended = true
 	l.stopTimersLocked()
-	l.finishProcessorsLocked(reason, message)
 	if message == "" {
 		message = endMessages[reason]
 	}
+	l.finishProcessorsLocked(reason, message)
 	l.broadcastLocked(&protocol.SessionEnded{
 		Header:    protocol.H(protocol.TypeSessionEnded, l.s.clock.Now()),
 		SessionID: l.id,

@@ -21,6 +21,9 @@ type JoinParams struct {
 	// PreviousConnectionID names the connection a refreshing listener
 	// replaces; only then may the join exceed the cap.
 	PreviousConnectionID string
+	// InheritEncoding takes the previous connection's encoding instead of
+	// Base64 when PreviousConnectionID names a live listener.
+	InheritEncoding bool
 }
 
 // JoinInfo is what a listener is told on joining.
@@ -31,12 +34,14 @@ type JoinInfo struct {
 	SpeakerConnected bool
 	Translated       bool
 	Refreshed        bool // PreviousConnectionID named a live listener
+	Base64           bool // the encoding the listener receives
 }
 
 // Listener is a listener connection's hold on its session.
 type Listener struct {
-	l    *live
-	conn Conn
+	l      *live
+	conn   Conn
+	base64 bool
 
 	mu   sync.Mutex
 	lang string
@@ -92,6 +97,11 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 	}
 	prev := l.listeners[p.PreviousConnectionID]
 	refreshed := p.PreviousConnectionID != "" && prev != nil && p.PreviousConnectionID != c.ID()
+	base64 := p.Base64
+	if refreshed && p.InheritEncoding {
+		base64 = prev.base64
+	}
+	h.base64 = base64
 	max := s.cfg.MaxListeners
 	var clusterRes hub.JoinResult
 	if s.cluster != nil {
@@ -111,7 +121,7 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 				With("maxListeners", s.cfg.MaxListeners).With("sessionId", p.SessionID)
 		}
 	}
-	res, err := l.room.Join(&hub.Listener{ID: c.ID(), Lang: p.TargetLanguage, Base64: p.Base64, Queue: c.Queue()},
+	res, err := l.room.Join(&hub.Listener{ID: c.ID(), Lang: p.TargetLanguage, Base64: base64, Queue: c.Queue()},
 		max, refreshed)
 	if s.cluster != nil {
 		if res.Count == 1 {
@@ -130,9 +140,10 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 		Session:          l.rec.Clone(),
 		TargetLanguage:   p.TargetLanguage,
 		ListenerCount:    res.Count,
-		SpeakerConnected: l.primary != nil,
+		SpeakerConnected: l.speakerConnectedLocked(),
 		Translated:       l.translatedLocked(p.TargetLanguage),
 		Refreshed:        refreshed,
+		Base64:           base64,
 	}
 	l.mu.Unlock()
 
@@ -216,12 +227,14 @@ func (h *Listener) Info() JoinInfo {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lang := h.Language()
+	count, _ := l.counts()
 	return JoinInfo{
 		Session:          l.rec.Clone(),
 		TargetLanguage:   lang,
-		ListenerCount:    l.room.Count(),
-		SpeakerConnected: l.primary != nil,
+		ListenerCount:    count,
+		SpeakerConnected: l.speakerConnectedLocked(),
 		Translated:       l.translatedLocked(lang),
+		Base64:           h.base64,
 	}
 }
 

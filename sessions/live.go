@@ -84,6 +84,7 @@ func (s *Service) newLive(rec *pentecost.Session) *live {
 	})
 	src := rec.SourceLanguage
 	l.sourceLang.Store(&src)
+	l.room.SetNextSeq(rec.NextSeq)
 	l.gated.Store(rec.Broadcast.IsPaused || rec.Broadcast.IsMuted)
 
 	now := s.clock.Now()
@@ -188,6 +189,9 @@ var errNotHere = errors.New("speaker is on another node")
 // is back.
 func (l *live) speakerGone() {
 	s := l.s
+	if s.shuttingDown.Load() {
+		return
+	}
 	now := s.clock.Now()
 	until := now.Add(s.cfg.SpeakerGrace)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -302,6 +306,15 @@ func (l *live) notifySourceLocked(src string) {
 			Translated:     l.translatedLocked(lang),
 		})
 	}
+}
+
+// speakerConnectedLocked reports whether a speaker is on air: here, or on
+// any node of a cluster.
+func (l *live) speakerConnectedLocked() bool {
+	if l.primary != nil {
+		return true
+	}
+	return l.s.cluster != nil && l.rec.SpeakerLive && l.rec.GraceUntil.IsZero()
 }
 
 // counts is the session's listener count and distribution: from the room on

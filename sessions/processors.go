@@ -194,9 +194,11 @@ func (l *live) rebalance(joining string) {
 			touched[p] = true
 			if l.assign[lang] == nil {
 				flipped = append(flipped, lang)
-				l.translatedFrames[lang] = 0
-				l.translatedBase[lang] = l.room.NextSeq()
 			}
+			// The lag estimate pairs this processor's chunks with the
+			// source chunks sent from now on.
+			l.translatedFrames[lang] = 0
+			l.translatedBase[lang] = l.room.NextSeq()
 		}
 	}
 	old := l.assign
@@ -294,7 +296,7 @@ func (l *live) finishProcessorsLocked(reason, message string) {
 
 // resolve finds the live session a processor frame is for and checks the
 // processor serves lang there.
-func (p *Processor) resolve(sessionID string, streamID uint16, byStream bool, lang string) (*live, error) {
+func (p *Processor) resolve(sessionID string, streamID uint16, byStream bool, lang string) (*live, string, error) {
 	s := p.s
 	var l *live
 	if byStream {
@@ -302,19 +304,19 @@ func (p *Processor) resolve(sessionID string, streamID uint16, byStream bool, la
 		l = s.streams[streamID]
 		s.mu.RUnlock()
 		if l == nil {
-			return nil, pentecost.Invalid("streamId", "no live session has this stream id").With("streamId", int(streamID))
+			return nil, "", pentecost.Invalid("streamId", "no live session has this stream id").With("streamId", int(streamID))
 		}
 	} else {
 		if sessionID == "" {
-			return nil, pentecost.Missing("sessionId")
+			return nil, "", pentecost.Missing("sessionId")
 		}
 		if l = s.lookupLive(sessionID); l == nil {
-			return nil, pentecost.NotFound(sessionID)
+			return nil, "", pentecost.NotFound(sessionID)
 		}
 	}
 	c, err := pentecost.CheckTargetLanguage("targetLanguage", lang)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	l.mu.Lock()
 	ok := l.assign[c] == p
@@ -324,16 +326,16 @@ func (p *Processor) resolve(sessionID string, streamID uint16, byStream bool, la
 	transcriber := c == src && (len(l.langsOfLocked(p)) > 0 || p.Serves(src))
 	l.mu.Unlock()
 	if !ok && !transcriber {
-		return nil, pentecost.Errorf(pentecost.ErrForbidden, "this processor is not serving %s for session %s", c, l.id).
+		return nil, "", pentecost.Errorf(pentecost.ErrForbidden, "this processor is not serving %s for session %s", c, l.id).
 			With("sessionId", l.id).With("languageCode", c)
 	}
-	return l, nil
+	return l, c, nil
 }
 
 // PublishAudio fans a translated chunk out to the listeners of lang.
 // byStream selects the binary frame's stream ID over sessionID.
 func (p *Processor) PublishAudio(sessionID string, streamID uint16, byStream bool, lang string, chunk []byte) error {
-	l, err := p.resolve(sessionID, streamID, byStream, lang)
+	l, lang, err := p.resolve(sessionID, streamID, byStream, lang)
 	if err != nil {
 		return err
 	}
@@ -373,14 +375,13 @@ func (l *live) processingLag(lang string, now time.Time) (time.Duration, bool) {
 // PublishCaption sends a caption to the listeners of lang; a caption in the
 // source language is the transcript.
 func (p *Processor) PublishCaption(sessionID, lang, text string, final bool) error {
-	l, err := p.resolve(sessionID, 0, false, lang)
+	l, lang, err := p.resolve(sessionID, 0, false, lang)
 	if err != nil {
 		return err
 	}
 	if len(text) > maxCaption {
 		return pentecost.Invalid("text", "a caption is at most 2000 bytes")
 	}
-	lang = strings.ToLower(lang)
 	l.mu.Lock()
 	seq := l.captionSeq[lang]
 	l.captionSeq[lang] = seq + 1

@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -94,6 +96,11 @@ type Service struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	// shuttingDown is set while the node drains: the speaker connections it
+	// closes are not speaker drops, so their grace starts afresh when a node
+	// takes the session up again.
+	shuttingDown atomic.Bool
 }
 
 // Options are the dependencies of a Service.
@@ -198,8 +205,11 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops background work. It does not end sessions: they stay
-// persisted for the next start.
+// BeginShutdown marks the node as draining (see shuttingDown).
+func (s *Service) BeginShutdown() { s.shuttingDown.Store(true) }
+
+// Close stops background work and saves each live session's sequence
+// number. It does not end sessions: they stay persisted for the next start.
 func (s *Service) Close() {
 	select {
 	case <-s.stop:
@@ -208,11 +218,25 @@ func (s *Service) Close() {
 	}
 	close(s.stop)
 	s.wg.Wait()
-	s.mu.Lock()
-	for _, l := range s.live {
+	for _, l := range s.lives() {
 		l.stopTimers()
+		if s.cluster != nil {
+			continue // the sequence lives in Redis
+		}
+		next := l.room.NextSeq()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := s.store.Update(ctx, l.id, func(r *pentecost.Session) error {
+			if r.Ended() {
+				return errAlreadyEnded
+			}
+			r.NextSeq = next
+			return nil
+		})
+		cancel()
+		if err != nil && !errors.Is(err, errAlreadyEnded) {
+			s.log.Warn("could not save the sequence number", "sessionId", l.id, "err", err)
+		}
 	}
-	s.mu.Unlock()
 }
 
 func (s *Service) sweepLoop() {
@@ -373,7 +397,15 @@ func (s *Service) getLive(ctx context.Context, id string) (*live, error) {
 	if rec.Ended() {
 		return nil, pentecost.NotFound(id).With("status", "ended")
 	}
-	return s.liveFor(ctx, rec)
+	l, err := s.liveFor(ctx, rec)
+	if err == nil && s.cluster != nil {
+		// Other nodes change the record; the read just made is the truth.
+		l.mu.Lock()
+		l.rec = rec
+		l.gated.Store(rec.Broadcast.IsPaused || rec.Broadcast.IsMuted)
+		l.mu.Unlock()
+	}
+	return l, err
 }
 
 func (s *Service) liveFor(_ context.Context, rec *pentecost.Session) (*live, error) {

@@ -46,7 +46,7 @@ func (s *Service) AttachSpeaker(ctx context.Context, c Conn, id, owner string, r
 			With("sessionId", id)
 	}
 	now := s.clock.Now()
-	wasAway := false
+	wasAway, firstOnAir := false, false
 	rec, err := s.store.Update(ctx, id, func(r *pentecost.Session) error {
 		if r.Ended() {
 			return pentecost.NotFound(id)
@@ -55,6 +55,7 @@ func (s *Service) AttachSpeaker(ctx context.Context, c Conn, id, owner string, r
 			r.SpeakerAttachedAt = now
 		}
 		wasAway = !r.GraceUntil.IsZero()
+		firstOnAir = !r.SpeakerLive
 		r.SpeakerLive = true
 		r.SpeakerNode = s.node()
 		r.GraceUntil = time.Time{}
@@ -96,6 +97,10 @@ func (s *Service) AttachSpeaker(ctx context.Context, c Conn, id, owner string, r
 	}
 	if wasAway {
 		s.obs.GraceOutcome("reconnected")
+	}
+	if wasAway || firstOnAir {
+		// Listeners waiting for the speaker hear it is on air, whether it
+		// is back from a drop or here for the first time.
 		l.toListenersLocked(&protocol.SpeakerPresence{
 			Header: protocol.H(protocol.TypeSpeakerReconnected, now), SessionID: id,
 		})
@@ -195,5 +200,8 @@ func (sp *Speaker) Session() *pentecost.Session {
 	return sp.l.rec.Clone()
 }
 
-// Listeners is the live listener count.
-func (sp *Speaker) Listeners() int { return sp.l.room.Count() }
+// Listeners is the live listener count (every node's, in a cluster).
+func (sp *Speaker) Listeners() int {
+	n, _ := sp.l.counts()
+	return n
+}

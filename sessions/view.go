@@ -212,6 +212,7 @@ func (l *live) setDetails(ctx context.Context, src, tier string) error {
 	}
 	l.sourceLang.Store(&src)
 	l.notifySourceLocked(src)
+	l.announceLocked() // processors learn the new source language
 	l.s.emit(l.id, evDetails, detailsEvent{SourceLanguage: src})
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/auth"
@@ -84,11 +85,15 @@ func (c *conn) connect(r *http.Request) error {
 	}
 }
 
+// truncate cuts s to at most n bytes without splitting a character.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func (c *conn) verify(token string) (auth.Identity, error) {
@@ -200,16 +205,34 @@ func (c *conn) joinListener(q url.Values, refresh, legacy bool) error {
 	if refresh {
 		p.PreviousConnectionID = q.Get("previousConnectionId")
 	}
-	switch enc := strings.ToLower(q.Get("audioEncoding")); enc {
-	case "":
-		p.Base64 = legacy
-	case "binary":
-	case "base64":
-		p.Base64 = true
-	default:
-		return pentecost.Invalid("audioEncoding", "must be binary or base64")
+	enc := q.Get("audioEncoding")
+	if enc == "" && refresh {
+		// A refresh keeps the encoding of the connection it replaces; a
+		// refresh naming none comes from the earlier deployment's clients,
+		// which read JSON only.
+		p.InheritEncoding = true
+		legacy = p.PreviousConnectionID == ""
 	}
+	b64, err := parseEncoding(enc, legacy)
+	if err != nil {
+		return err
+	}
+	p.Base64 = b64
 	return c.join(p, refresh)
+}
+
+// parseEncoding reads audioEncoding; empty means base64 for the legacy
+// flows and binary otherwise.
+func parseEncoding(enc string, legacy bool) (bool, error) {
+	switch strings.ToLower(enc) {
+	case "":
+		return legacy, nil
+	case "binary":
+		return false, nil
+	case "base64":
+		return true, nil
+	}
+	return false, pentecost.Invalid("audioEncoding", "must be binary or base64")
 }
 
 func (c *conn) join(p sessions.JoinParams, refresh bool) error {
@@ -229,7 +252,7 @@ func (c *conn) join(p sessions.JoinParams, refresh bool) error {
 	c.mu.Lock()
 	c.role = protocol.RoleListener
 	c.listener = li
-	c.b64 = p.Base64
+	c.b64 = info.Base64
 	c.mu.Unlock()
 	c.srv.o.Observer.ConnectionOpened(protocol.RoleListener)
 	c.logp.Store(c.logger().With("sessionId", li.SessionID(), "role", protocol.RoleListener))
@@ -245,7 +268,7 @@ func (c *conn) join(p sessions.JoinParams, refresh bool) error {
 		})
 		return nil
 	}
-	c.send(joinedMessage(c, info, p.Base64, now))
+	c.send(joinedMessage(c, info, info.Base64, now))
 	return nil
 }
 

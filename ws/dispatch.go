@@ -123,6 +123,15 @@ func (c *conn) handleText(b []byte) {
 		}
 		c.send(li.SetPlayback(action == protocol.ActPausePlayback))
 	case protocol.ActRefreshConnection:
+		if c.isProcessor() {
+			c.refreshInPlace()
+			c.send(&protocol.ConnectionRefreshComplete{
+				Header:       protocol.H(protocol.TypeConnectionRefreshComplete, c.clock.Now()),
+				Role:         protocol.RoleProcessor,
+				ConnectionID: c.id,
+			})
+			return
+		}
 		if sp == nil && li == nil {
 			c.sendError(pentecost.Errorf(pentecost.ErrUnauthorizedAction, "refreshConnection needs a connection that has joined a session"), "")
 			return
@@ -172,7 +181,12 @@ func (c *conn) joinMessage(m *protocol.ClientMessage, sp *sessions.Speaker, li *
 	case sp != nil:
 		c.sendError(unauthorizedAction(protocol.ActJoinSession, protocol.RoleSpeaker), sid)
 	case li == nil:
-		p := sessions.JoinParams{SessionID: m.SessionID, TargetLanguage: m.TargetLanguage}
+		b64, err := parseEncoding(m.AudioEncoding, false)
+		if err != nil {
+			c.sendError(err, m.SessionID)
+			return
+		}
+		p := sessions.JoinParams{SessionID: m.SessionID, TargetLanguage: m.TargetLanguage, Base64: b64}
 		if err := c.join(p, false); err != nil {
 			c.sendError(err, m.SessionID)
 		}

@@ -145,7 +145,7 @@ func (c *conn) refreshRequired(reason string, born time.Time) {
 
 func (c *conn) warn(born time.Time) {
 	c.mu.Lock()
-	current := c.born.Equal(born)
+	current := c.born.Equal(born) && c.role != ""
 	c.mu.Unlock()
 	if !current {
 		return

@@ -83,7 +83,9 @@ func (c *conn) writer() {
 				return
 			}
 			c.q.Wrote()
-			c.srv.o.Observer.FramesWritten(messages, audio)
+			if messages > 0 {
+				c.srv.o.Observer.FramesWritten(messages, audio)
+			}
 		}
 		if closing {
 			// Wait briefly for the client's close reply, then the reader

@@ -4,6 +4,7 @@
 //	pentecost token --sub NAME mint a speaker token from the built-in issuer
 //	pentecost speak            stream a WAV file or raw PCM to a session
 //	pentecost listen ID        hear a session and write it to a WAV file
+//	pentecost processor        run the reference translation processor
 package main
 
 import (
@@ -31,6 +32,8 @@ func commands() []command {
 		{"token", "mint a speaker token from the built-in issuer", runToken},
 		{"speak", "stream a WAV file or raw PCM (stdin) to a session", runSpeak},
 		{"listen", "hear a session and write it to a WAV file or stdout", runListen},
+		{"processor", "run the reference translation processor", runProcessor},
+		{"bench", "load-test a server over loopback WebSockets (and a bare baseline)", runBench},
 	}
 }
 

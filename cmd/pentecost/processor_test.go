@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/pentecost/pentecost/client"
+	"github.com/pentecost/pentecost/internal/testserver"
+	"github.com/pentecost/pentecost/processor"
+	"github.com/pentecost/pentecost/server"
+)
+
+func TestParseProcessor(t *testing.T) {
+	env := map[string]string{"PENTECOST_SERVER": "https://env.example", "PENTECOST_TOKEN": "env-secret-token", "PENTECOST_DATA_DIR": "/env/data"}
+	getenv := func(k string) string { return env[k] }
+	c, err := parseProcessor(nil, getenv, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.server != "https://env.example" || c.token != "env-secret-token" || c.dataDir != "/env/data" ||
+		c.sub != "reference-processor" || c.mode != "tone" || c.languages != "" {
+		t.Errorf("defaults %+v", c)
+	}
+	if _, ok := c.translator().(*processor.Tone); !ok {
+		t.Errorf("tone mode translator %T", c.translator())
+	}
+	c, err = parseProcessor([]string{"--exec", "cat", "--languages", "es,fr", "--server", "http://flag"}, getenv, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x, ok := c.translator().(*processor.Exec); c.mode != "exec" || !ok || x.Command != "cat" || c.server != "http://flag" {
+		t.Errorf("--exec: %+v %T", c, c.translator())
+	}
+	if got := splitLanguages(" es, fr ,"); strings.Join(got, "|") != "es|fr" {
+		t.Errorf("languages %q", got)
+	}
+	c, _ = parseProcessor([]string{"--mode", "passthrough"}, getenv, &bytes.Buffer{})
+	if _, ok := c.translator().(processor.Passthrough); !ok {
+		t.Errorf("passthrough translator %T", c.translator())
+	}
+	for _, bad := range [][]string{{"--mode", "exec"}, {"--mode", "karaoke"}, {"--mode", "tone", "--exec", "cat"}, {"extra"}} {
+		if _, err := parseProcessor(bad, getenv, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	var help bytes.Buffer
+	if _, err := parseProcessor([]string{"-h"}, getenv, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+	if strings.Contains(help.String(), "env-secret-token") || !strings.Contains(help.String(), "sox") {
+		t.Errorf("help output:\n%s", help.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to write from the command's goroutines
+// and read from the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The command against a real node with the built-in issuer: it mints its
+// own processor token from the node's data dir, and a Spanish listener
+// hears its tone.
+func TestRunProcessorTone(t *testing.T) {
+	// The built-in issuer (no secret); the node's fake clock starts a
+	// little after the real one, so the token the command mints on the
+	// real clock is not from the future.
+	cfg := server.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.ShutdownGrace = 200 * time.Millisecond
+	cfg.SweepInterval = 0
+	n := testserver.StartConfig(t, cfg, clockwork.NewFakeClockAt(time.Now().Add(time.Minute)))
+	ctx, cancel := context.WithCancel(cliTestCtx(t))
+	defer cancel()
+	var stderr syncBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stderr:\n%s", stderr.String())
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		done <- runProcessor(ctx, []string{"--server", n.URL, "--data-dir", n.Config.DataDir, "--languages", "es"}, nil, &bytes.Buffer{}, &stderr)
+	}()
+
+	spTok := n.Token("alice")
+	sp, err := client.Dial(cliTestCtx(t), n.WS("action=createSession&sourceLanguage=en&token="+url.QueryEscape(spTok)), client.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.CloseNow()
+	ev, err := sp.Expect(cliTestCtx(t), "sessionCreated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := ev.String("sessionId")
+	// The listener may join before the processor has attached: it then
+	// hears the source until a languageChanged says it is translated.
+	li, err := client.Dial(cliTestCtx(t), n.WS("sessionId="+sid+"&targetLanguage=es"), client.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer li.CloseNow()
+	joined, err := li.Expect(cliTestCtx(t), "sessionJoined")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !joined.Bool("translated") {
+		if _, err := li.Expect(cliTestCtx(t), "languageChanged"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	want := make([]byte, 640)
+	(&processor.ToneGenerator{Freq: 440, Amplitude: 0.25}).Fill(want)
+	var got *client.AudioFrame
+	for got == nil {
+		if err := sp.SendBinary(cliTestCtx(t), make([]byte, 640)); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := li.Next(cliTestCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Audio != nil && ev.Audio.Header.Kind == 1 {
+			got = ev.Audio
+		}
+	}
+	if !bytes.Equal(got.Chunk, want) {
+		t.Fatalf("translated chunk of %d bytes is not the 440 Hz tone", len(got.Chunk))
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("runProcessor: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("runProcessor did not stop")
+	}
+	out := stderr.String()
+	for _, s := range []string{"mode tone, languages es", "attached to", "session " + sid + " started", "languages assigned", "starting es worker", "es worker: stopped"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, out)
+		}
+	}
+	if strings.Contains(out, "eyJ") || strings.Contains(out, spTok) {
+		t.Errorf("stderr shows a token:\n%s", out)
+	}
+}
+
+// A token the server refuses ends the command with the server's reason.
+func TestRunProcessorRefused(t *testing.T) {
+	n := testserver.Start(t, nil)
+	var stderr syncBuffer
+	err := runProcessor(cliTestCtx(t), []string{"--server", n.URL, "--token", n.Token("speaker-not-processor")}, nil, &bytes.Buffer{}, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "FORBIDDEN") {
+		t.Fatalf("runProcessor with a speaker token: %v", err)
+	}
+	if strings.Contains(stderr.String(), "eyJ") {
+		t.Errorf("stderr shows a token:\n%s", stderr.String())
+	}
+}
