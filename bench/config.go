@@ -1,0 +1,166 @@
+// Package bench is Pentecost's load generator: it drives real sessions over
+// real WebSockets (S speakers, L listeners per session over K languages),
+// measures what listeners receive (delivered frames/s, latency from the
+// speaker's send to the listener's receive, loss, drops, join latency) and
+// what the server spends (CPU per million delivered frames, RSS and
+// goroutines per connection), and runs the same workload against a bare
+// fan-out server (package baseline) so Pentecost's figures can be read as
+// ratios to a floor measured in the same invocation.
+//
+// By default each server runs as a child process (the pentecost binary
+// re-executed), so its CPU time and memory are its own; tests use an
+// in-process server instead.
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"time"
+)
+
+// Config is one invocation of the load generator.
+type Config struct {
+	Speakers      int           // S: sessions, one speaker each
+	Listeners     int           // L: listeners per session
+	Languages     int           // K: target languages the listeners are spread over
+	ChunkBytes    int           // bytes per audio chunk
+	ChunkInterval time.Duration // one chunk per interval per speaker
+
+	Duration time.Duration // the measurement window
+	Warmup   time.Duration // audio flows this long before the window opens
+	Drain    time.Duration // after the window, how long in-flight chunks may take
+	Settle   time.Duration // quiet time before the idle memory snapshot
+
+	JoinStorm       time.Duration // > 0: listeners join spread over this while audio flows
+	JoinConcurrency int           // joins in flight at once outside a storm
+	JoinTimeout     time.Duration // a join slower than this failed
+	Stalled         int           // extra listeners that join and never read
+
+	// URL targets an already running server (ws://127.0.0.1:port/ws). It
+	// must be loopback. Token is its speaker token; ServerPID, when known,
+	// lets the run read the server's CPU and memory.
+	URL       string
+	Token     string
+	ServerPID int
+
+	// InProcess runs the server inside this process (tests). Server CPU and
+	// memory are then not separable from the generator's and are omitted.
+	InProcess bool
+	// ChildCommand is the argv prefix that starts a server child; the run
+	// appends the kind ("pentecost" or "baseline") and its flags. The child
+	// prints "BENCH-SERVER-ADDR host:port" on stdout once it listens.
+	ChildCommand []string
+	// ServerArgs are extra flags for the Pentecost child (serve's flags).
+	ServerArgs []string
+
+	Pentecost bool // measure Pentecost (the default)
+	Baseline  bool // measure the bare fan-out baseline too
+
+	Repeat int // runs per server, alternating; the median (by p99) is reported
+
+	FindMax      bool          // ramp L until a bound breaks
+	MaxP99       time.Duration // find-max bound on p99 latency
+	Step         int           // find-max step in listeners per session
+	MaxListeners int           // find-max ceiling, listeners per session
+
+	// ProfileDir, when set, receives cpu-<kind>.pprof (the measurement
+	// window) and heap-<kind>.pprof (its end) from each server child.
+	ProfileDir string
+
+	Progress         io.Writer // progress lines; nil = silent
+	ProgressInPlace  bool      // Progress is a terminal: redraw one line
+	ProgressInterval time.Duration
+	Timeout          time.Duration // bound on the whole invocation
+}
+
+// Defaults returns the documented defaults: one session of 100 listeners,
+// 640-byte chunks every 20 ms (16 kHz PCM16), 10 s after 2 s of warm-up.
+func Defaults() Config {
+	return Config{
+		Speakers:         1,
+		Listeners:        100,
+		Languages:        1,
+		ChunkBytes:       640,
+		ChunkInterval:    20 * time.Millisecond,
+		Duration:         10 * time.Second,
+		Warmup:           2 * time.Second,
+		Drain:            5 * time.Second,
+		Settle:           time.Second,
+		JoinConcurrency:  32,
+		JoinTimeout:      15 * time.Second,
+		Pentecost:        true,
+		MaxP99:           150 * time.Millisecond,
+		Step:             500,
+		MaxListeners:     20000,
+		ProgressInterval: time.Second,
+		Timeout:          10 * time.Minute,
+	}
+}
+
+// languages the listeners are spread over, the source first.
+var languages = []string{"en", "es", "fr", "de", "pt", "it", "nl", "pl", "ru", "zh", "ja", "ko", "ar", "hi", "sw", "uk"}
+
+// Rate is the chunks per second of one speaker.
+func (c Config) Rate() float64 { return float64(time.Second) / float64(c.ChunkInterval) }
+
+// Validate reports the first thing wrong with c.
+func (c Config) Validate() error {
+	switch {
+	case c.Speakers < 1:
+		return errors.New("speakers must be at least 1")
+	case c.Listeners < 0:
+		return errors.New("listeners must not be negative")
+	case c.Languages < 1 || c.Languages > len(languages):
+		return fmt.Errorf("languages must be 1..%d", len(languages))
+	case c.ChunkBytes < stampBytes:
+		return fmt.Errorf("chunk-bytes must be at least %d (the send timestamp)", stampBytes)
+	case c.ChunkInterval < time.Millisecond:
+		return errors.New("chunk interval must be at least 1ms")
+	case c.Duration <= 0:
+		return errors.New("duration must be positive")
+	case c.Warmup < 0 || c.Drain < 0 || c.Settle < 0 || c.JoinStorm < 0:
+		return errors.New("durations must not be negative")
+	case c.JoinConcurrency < 1:
+		return errors.New("join concurrency must be at least 1")
+	case c.Repeat < 0:
+		return errors.New("repeat must not be negative")
+	case c.Stalled < 0:
+		return errors.New("stalled must not be negative")
+	case !c.Pentecost && !c.Baseline:
+		return errors.New("nothing to measure: neither Pentecost nor the baseline")
+	case c.FindMax && c.Step < 1:
+		return errors.New("find-max step must be at least 1")
+	case c.URL == "" && !c.InProcess && len(c.ChildCommand) == 0:
+		return errors.New("no server: set URL, InProcess or ChildCommand")
+	}
+	if c.URL != "" {
+		if err := checkLoopback(c.URL); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkLoopback refuses any target that is not this machine: the load tool
+// must never be aimed at someone else's server.
+func checkLoopback(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("--url: %w", err)
+	}
+	if u.Scheme != "ws" {
+		return fmt.Errorf("--url %q: want ws://127.0.0.1:PORT/ws (plain ws on loopback)", raw)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--url %q: only loopback targets are allowed (127.0.0.1, ::1, localhost)", raw)
+	}
+	return nil
+}
