@@ -17,6 +17,10 @@ type QueueOptions struct {
 	// OnSlow runs once, outside the queue's lock, when the connection falls
 	// behind past the bound; the transport closes it with 4008.
 	OnSlow func()
+	// StartWriter, when set, is called (outside the lock) when work arrives
+	// and no writer is running; the writer calls Park to stop. An idle
+	// connection then keeps no writer goroutine at all.
+	StartWriter func()
 }
 
 // Queue is a connection's bounded outbound queue. Any goroutine may push;
@@ -34,6 +38,7 @@ type Queue struct {
 	closed      bool
 	slowFired   bool
 	audioPaused bool
+	writing     bool // a writer is running (with StartWriter)
 
 	ready chan struct{}
 }
@@ -82,12 +87,10 @@ func (q *Queue) Push(m *Message) (queued bool, dropped int) {
 		}
 	}
 	q.items = append(q.items, m)
+	start := q.claimWriterLocked()
 	q.mu.Unlock()
 
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
+	q.signal(start)
 	if slow && q.opts.OnSlow != nil {
 		q.opts.OnSlow()
 	}
@@ -173,8 +176,40 @@ func (q *Queue) Close() {
 // Wake signals the writer without queueing anything, for work it keeps
 // outside the queue (pings, pongs, the close frame).
 func (q *Queue) Wake() {
+	q.mu.Lock()
+	start := q.claimWriterLocked()
+	q.mu.Unlock()
+	q.signal(start)
+}
+
+// claimWriterLocked reports whether the caller must start a writer.
+func (q *Queue) claimWriterLocked() bool {
+	if q.opts.StartWriter == nil || q.writing {
+		return false
+	}
+	q.writing = true
+	return true
+}
+
+func (q *Queue) signal(start bool) {
 	select {
 	case q.ready <- struct{}{}:
 	default:
 	}
+	if start {
+		q.opts.StartWriter()
+	}
+}
+
+// Park is called by a writer that found nothing to do for a while. It
+// reports whether the writer may exit: only when nothing is waiting, so no
+// work is ever left without a writer. The next Push or Wake starts one.
+func (q *Queue) Park() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) > 0 {
+		return false
+	}
+	q.writing = false
+	return true
 }

@@ -35,7 +35,9 @@ type conn struct {
 	q     *hub.Queue
 	clock clockwork.Clock
 	ip    netip.Addr
-	logp  atomic.Pointer[slog.Logger]
+	// hash is the connection's correlation id in logs: a hash of its id,
+	// never the id itself.
+	hash  string
 	ctx   context.Context
 	stop  context.CancelFunc
 
@@ -65,8 +67,9 @@ type conn struct {
 	closing     bool
 	slow        bool
 
-	writerDone chan struct{}
-	closedOnce sync.Once
+	writerDone  chan struct{} // closed once the close frame is written
+	closedFrame sync.Once
+	closedOnce  sync.Once
 }
 
 func newConn(s *Server, nc net.Conn, br *bufio.Reader, r *http.Request) *conn {
@@ -86,9 +89,10 @@ func newConn(s *Server, nc net.Conn, br *bufio.Reader, r *http.Request) *conn {
 		writerDone: make(chan struct{}),
 	}
 	sum := sha256.Sum256([]byte(c.id))
-	c.logp.Store(s.log.With("conn", hex.EncodeToString(sum[:6])))
+	c.hash = hex.EncodeToString(sum[:6])
 	qo := s.cfg.Queue
 	qo.OnSlow = c.onSlow
+	qo.StartWriter = func() { go c.writer() }
 	c.q = hub.NewQueue(qo)
 	c.lastActive.Store(now.UnixNano())
 	cfg := s.cfg
@@ -108,7 +112,22 @@ func newLimiter(perSecond float64, burst int) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(perSecond), burst)
 }
 
-func (c *conn) logger() *slog.Logger { return c.logp.Load() }
+// logger returns a logger carrying the connection's correlation ids. It is
+// built per log line, which is rare, rather than kept per connection, which
+// would cost every idle listener a handler's worth of memory.
+func (c *conn) logger() *slog.Logger {
+	args := []any{"conn", c.hash}
+	c.mu.Lock()
+	role := c.role
+	c.mu.Unlock()
+	if role != "" {
+		args = append(args, "role", role)
+	}
+	if sid := c.sessionID(); sid != "" {
+		args = append(args, "sessionId", sid)
+	}
+	return c.srv.log.With(args...)
+}
 
 func (c *conn) base64() bool {
 	c.mu.Lock()
@@ -220,7 +239,6 @@ func (c *conn) sessionID() string {
 
 // run serves the connection until it ends.
 func (c *conn) run(r *http.Request) {
-	go c.writer()
 	c.startTimers()
 	defer c.teardown()
 

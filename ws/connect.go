@@ -185,7 +185,6 @@ func (c *conn) bindSpeaker(sp *sessions.Speaker, id auth.Identity) {
 	c.identity = &id
 	c.mu.Unlock()
 	c.srv.o.Observer.ConnectionOpened(protocol.RoleSpeaker)
-	c.logp.Store(c.logger().With("sessionId", sp.SessionID(), "role", protocol.RoleSpeaker))
 }
 
 func checkSessionID(id string) error {
@@ -255,7 +254,6 @@ func (c *conn) join(p sessions.JoinParams, refresh bool) error {
 	c.b64 = info.Base64
 	c.mu.Unlock()
 	c.srv.o.Observer.ConnectionOpened(protocol.RoleListener)
-	c.logp.Store(c.logger().With("sessionId", li.SessionID(), "role", protocol.RoleListener))
 	now := c.clock.Now()
 	if refresh {
 		c.send(&protocol.ConnectionRefreshComplete{
@@ -309,7 +307,6 @@ func (c *conn) attachProcessor(token, languages string) error {
 	c.role = protocol.RoleProcessor
 	c.identity = &id
 	c.mu.Unlock()
-	c.logp.Store(c.logger().With("role", protocol.RoleProcessor))
 	p := c.srv.o.Sessions.AttachProcessor(c.ctx, c, langs)
 	c.mu.Lock()
 	c.processor = p

@@ -9,6 +9,7 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -177,16 +178,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// net/http's read and write timeouts were set on the socket before the
 	// hijack; the connection's own timers and write deadlines govern now.
 	_ = nc.SetDeadline(time.Time{})
-	c := newConn(s, nc, rw.Reader, r)
+	br := rw.Reader
+	if br.Buffered() == 0 {
+		// net/http's 4 KiB read buffer is more than a listener, which
+		// mostly sends heartbeats, ever needs; audio payloads are read
+		// straight into the message buffer past it.
+		br = bufio.NewReaderSize(nc, readBufferSize)
+	}
+	c := newConn(s, nc, br, r)
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
+	// The connection gets a goroutine of its own and the handler returns:
+	// net/http's deep handler stack is freed, and an idle connection keeps
+	// only a small reader stack and its writer.
+	go s.serve(c, r)
+}
+
+// serve runs a connection to its end. The request is not kept past the
+// connect flow.
+func (s *Server) serve(c *conn, r *http.Request) {
 	c.run(r)
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
 	s.live.Add(-1)
 }
+
+// readBufferSize is a connection's read buffer.
+const readBufferSize = 512
 
 func isUpgrade(r *http.Request) bool {
 	return r.Method == http.MethodGet &&

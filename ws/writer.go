@@ -13,8 +13,11 @@ import (
 // single system call (writev on plain TCP, one buffered flush on TLS): the
 // write itself is most of a fan-out server's CPU, so fewer writes per
 // delivered frame is the lever that matters.
+//
+// The writer runs only while there is work: the queue starts it when a
+// message arrives, and it exits after writerLinger without any, so an idle
+// listener costs one goroutine (its reader), not two.
 func (c *conn) writer() {
-	defer close(c.writerDone)
 	var (
 		batch []*hub.Message
 		bufs  net.Buffers
@@ -24,12 +27,27 @@ func (c *conn) writer() {
 	if !plainTCP {
 		bw = bufio.NewWriterSize(c.nc, 16*1024)
 	}
+	linger := time.NewTimer(writerLinger)
+	defer linger.Stop()
 	for {
 		select {
 		case <-c.q.Ready():
 		case <-c.ctx.Done():
 			return
+		case <-linger.C:
+			if c.q.Park() {
+				return
+			}
+			linger.Reset(writerLinger)
+			continue
 		}
+		if !linger.Stop() {
+			select {
+			case <-linger.C:
+			default:
+			}
+		}
+		linger.Reset(writerLinger)
 		batch = c.q.Take(batch)
 		c.mu.Lock()
 		pong, ping := c.pong, c.ping
@@ -80,6 +98,7 @@ func (c *conn) writer() {
 			if err != nil {
 				// The reader notices the closed socket and tears down.
 				_ = c.nc.Close()
+				c.closeWritten()
 				return
 			}
 			c.q.Wrote()
@@ -91,10 +110,17 @@ func (c *conn) writer() {
 			// Wait briefly for the client's close reply, then the reader
 			// gives up and tears down.
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.CloseWait))
+			c.closeWritten()
 			return
 		}
 	}
 }
+
+// writerLinger is how long a writer waits for more work before it exits.
+const writerLinger = 2 * time.Second
+
+// closeWritten records that the close frame went out (or never will).
+func (c *conn) closeWritten() { c.closedFrame.Do(func() { close(c.writerDone) }) }
 
 // frame encodes m as one unmasked server frame, header and payload in one
 // slice, so it can be shared by every connection it goes to.
