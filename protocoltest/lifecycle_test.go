@@ -13,7 +13,7 @@ import (
 // seqLog records the audio sequence numbers a listener (across all its
 // connections) received, and checks each connection's order.
 type seqLog struct {
-	t    *testing.T
+	t      *testing.T
 	got    map[uint32]int
 	chunks map[uint32]bool
 	last   map[*client.Conn]int64
@@ -373,7 +373,14 @@ func TestLifecycleStartTimeoutMaxDuration(t *testing.T) {
 		}
 	})
 	t.Run("maximum duration", func(t *testing.T) {
-		n := start(t, func(c *server.Config) { c.SessionMaxDuration = 3 * time.Hour; c.HeartbeatTimeout = 0; c.PingInterval = 0; c.ConnectionMaxDuration = 0; c.ConnectionRefreshAfter = 0; c.ConnectionWarningAfter = 0 })
+		n := start(t, func(c *server.Config) {
+			c.SessionMaxDuration = 3 * time.Hour
+			c.HeartbeatTimeout = 0
+			c.PingInterval = 0
+			c.ConnectionMaxDuration = 0
+			c.ConnectionRefreshAfter = 0
+			c.ConnectionWarningAfter = 0
+		})
 		sp, id := speaker(t, n, "alice")
 		li, _ := listener(t, n, id, "de")
 		n.Clock.Advance(3 * time.Hour)

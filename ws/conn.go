@@ -37,9 +37,9 @@ type conn struct {
 	ip    netip.Addr
 	// hash is the connection's correlation id in logs: a hash of its id,
 	// never the id itself.
-	hash  string
-	ctx   context.Context
-	stop  context.CancelFunc
+	hash string
+	ctx  context.Context
+	stop context.CancelFunc
 
 	lastActive atomic.Int64 // unix nanoseconds, by the injected clock
 
