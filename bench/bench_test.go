@@ -17,8 +17,8 @@ func tinyConfig() Config {
 	c.Speakers = 1
 	c.Listeners = 5
 	c.Languages = 2
-	c.Duration = time.Second
-	c.Warmup = 300 * time.Millisecond
+	c.Duration = 800 * time.Millisecond
+	c.Warmup = 200 * time.Millisecond
 	c.Drain = time.Second
 	c.Settle = 100 * time.Millisecond
 	c.Stalled = 0
@@ -46,9 +46,9 @@ func TestTinyRunAgainstPentecostAndBaseline(t *testing.T) {
 		if r.DeliveredFrames <= 0 || r.DeliveredPerSec <= 0 {
 			t.Errorf("%s: delivered %d (%.0f/s)", r.Target, r.DeliveredFrames, r.DeliveredPerSec)
 		}
-		// 1 s of 50 chunks/s to 5 listeners.
-		if r.ExpectedFrames < 5*40 || r.ExpectedFrames > 5*60 {
-			t.Errorf("%s: expected %d frames, want about 250", r.Target, r.ExpectedFrames)
+		// 0.8 s of 50 chunks/s to 5 listeners.
+		if r.ExpectedFrames < 5*35 || r.ExpectedFrames > 5*45 {
+			t.Errorf("%s: expected %d frames, want about 200", r.Target, r.ExpectedFrames)
 		}
 		if r.LostFrames != 0 || r.SeqGaps != 0 {
 			t.Errorf("%s: lost %d, gaps %d", r.Target, r.LostFrames, r.SeqGaps)
@@ -131,6 +131,7 @@ func TestStalledListenerAndStorm(t *testing.T) {
 	}
 	cfg := tinyConfig()
 	cfg.Stalled = 1
+	cfg.StalledChunkBytes = 32768
 	cfg.JoinStorm = 200 * time.Millisecond
 	cfg.Duration = 500 * time.Millisecond
 	res, err := Run(context.Background(), cfg)

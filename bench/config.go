@@ -38,6 +38,12 @@ type Config struct {
 	JoinConcurrency int           // joins in flight at once outside a storm
 	JoinTimeout     time.Duration // a join slower than this failed
 	Stalled         int           // extra listeners that join and never read
+	// StalledChunkBytes > 0 puts the stalled listeners in a session of
+	// their own whose speaker sends chunks this large, so their backlog
+	// outgrows the server's socket buffers (megabytes on loopback) and
+	// reaches its queue within a bounded run. 0: they join the measured
+	// sessions.
+	StalledChunkBytes int
 
 	// URL targets an already running server (ws://127.0.0.1:port/ws). It
 	// must be loopback. Token is its speaker token; ServerPID, when known,
@@ -65,6 +71,10 @@ type Config struct {
 	MaxP99       time.Duration // find-max bound on p99 latency
 	Step         int           // find-max step in listeners per session
 	MaxListeners int           // find-max ceiling, listeners per session
+	// Retries reruns a failed find-max step; the step passes if any run
+	// does. Noise from other processes only adds latency, so a pass under
+	// noise is a real pass.
+	Retries int
 
 	// ProfileDir, when set, receives cpu-<kind>.pprof (the measurement
 	// window) and heap-<kind>.pprof (its end) from each server child.
@@ -125,8 +135,12 @@ func (c Config) Validate() error {
 		return errors.New("durations must not be negative")
 	case c.JoinConcurrency < 1:
 		return errors.New("join concurrency must be at least 1")
+	case c.Retries < 0:
+		return errors.New("retries must not be negative")
 	case c.Repeat < 0:
 		return errors.New("repeat must not be negative")
+	case c.StalledChunkBytes < 0 || (c.StalledChunkBytes > 0 && c.StalledChunkBytes < stampBytes):
+		return fmt.Errorf("stalled-chunk-bytes must be 0 or at least %d", stampBytes)
 	case c.Stalled < 0:
 		return errors.New("stalled must not be negative")
 	case !c.Pentecost && !c.Baseline:

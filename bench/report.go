@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -45,7 +46,8 @@ type Report struct {
 	LatencyMaxMs  float64 `json:"latency_max_ms"`
 	LatencyMeanMs float64 `json:"latency_mean_ms"`
 
-	Disconnected map[string]int `json:"listeners_disconnected,omitempty"` // by close code, during the run
+	Disconnected  map[string]int `json:"listeners_disconnected,omitempty"` // by close code, during the run
+	StalledClosed map[string]int `json:"stalled_outcome,omitempty"`        // stalled listeners at the end: close code, "closed" or "open"
 
 	Joins        int            `json:"joins"`
 	JoinFailures int            `json:"join_failures"`
@@ -72,7 +74,7 @@ type Report struct {
 
 	GeneratorCPUCores      float64  `json:"generator_cpu_cores"`
 	GeneratorCPUPerMillion float64  `json:"generator_cpu_seconds_per_million_frames"`
-	SoftirqCPUCores        *float64 `json:"softirq_cpu_cores,omitempty"` // kernel network work charged to no process
+	SoftirqCPUCores        *float64 `json:"softirq_cpu_cores,omitempty"` // kernel network work, machine-wide (mostly inside the server's and generator's times)
 	OtherCPUCores          *float64 `json:"other_cpu_cores,omitempty"`   // every other process, during the window
 	MachineCores           int      `json:"machine_cores"`
 	GeneratorLimited       bool     `json:"generator_limited"`
@@ -92,6 +94,7 @@ type Ratios struct {
 	ServerCPUPerMillion *float64 `json:"server_cpu_per_million_frames,omitempty"`
 	RSSIdlePerConn      *float64 `json:"rss_idle_per_conn,omitempty"`
 	RSSLoadPerConn      *float64 `json:"rss_load_per_conn,omitempty"`
+	GoMemIdlePerConn    *float64 `json:"go_heap_stack_idle_per_conn,omitempty"`
 	GoroutinesPerConn   *float64 `json:"goroutines_per_conn,omitempty"`
 	MaxListeners        *float64 `json:"max_listeners,omitempty"`
 }
@@ -101,6 +104,7 @@ type Step struct {
 	ListenersPerSession int     `json:"listeners_per_session"`
 	Listeners           int     `json:"listeners"`
 	OK                  bool    `json:"ok"`
+	Tries               int     `json:"tries"` // runs it took (a pass on any try counts: noise only hurts)
 	Why                 string  `json:"why,omitempty"`
 	Report              *Report `json:"report"`
 }
@@ -154,6 +158,7 @@ func computeRatios(p, b *Report) *Ratios {
 		ServerCPUPerMillion: ratio(p.ServerCPUPerMillion, b.ServerCPUPerMillion),
 		RSSIdlePerConn:      ratio(p.RSSIdlePerConnKB, b.RSSIdlePerConnKB),
 		RSSLoadPerConn:      ratio(p.RSSLoadPerConnKB, b.RSSLoadPerConnKB),
+		GoMemIdlePerConn:    ratio(p.GoMemIdlePerConnKB, b.GoMemIdlePerConnKB),
 		GoroutinesPerConn:   ratio(p.GoroutinesPerConn, b.GoroutinesPerConn),
 	}
 }
@@ -234,6 +239,21 @@ func tableRows() []row {
 			}
 			return group(fmt.Sprint(n))
 		}), nil},
+		{"stalled listeners at the end", f(func(r *Report) string {
+			if len(r.StalledClosed) == 0 {
+				return "-"
+			}
+			keys := make([]string, 0, len(r.StalledClosed))
+			for k := range r.StalledClosed {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			var parts []string
+			for _, k := range keys {
+				parts = append(parts, fmt.Sprintf("%s x%d", k, r.StalledClosed[k]))
+			}
+			return strings.Join(parts, ", ")
+		}), nil},
 		{"joins ok / failed", f(func(r *Report) string { return fmt.Sprintf("%d / %d", r.Joins-r.JoinFailures, r.JoinFailures) }), nil},
 		{"join p50 / p99 / max ms", f(func(r *Report) string {
 			return fmt.Sprintf("%s / %s / %s", num(r.JoinP50Ms, 1), num(r.JoinP99Ms, 1), num(r.JoinMaxMs, 1))
@@ -251,7 +271,7 @@ func tableRows() []row {
 		}), nil},
 		{"RSS per conn idle KB", f(func(r *Report) string { return opt(r.RSSIdlePerConnKB, 1) }), func(x *Ratios) *float64 { return x.RSSIdlePerConn }},
 		{"RSS per conn load KB", f(func(r *Report) string { return opt(r.RSSLoadPerConnKB, 1) }), func(x *Ratios) *float64 { return x.RSSLoadPerConn }},
-		{"Go heap+stack per conn idle KB", f(func(r *Report) string { return opt(r.GoMemIdlePerConnKB, 1) }), nil},
+		{"Go heap+stack per conn idle KB", f(func(r *Report) string { return opt(r.GoMemIdlePerConnKB, 1) }), func(x *Ratios) *float64 { return x.GoMemIdlePerConn }},
 		{"goroutines per conn", f(func(r *Report) string { return opt(r.GoroutinesPerConn, 2) }), func(x *Ratios) *float64 { return x.GoroutinesPerConn }},
 		{"generator CPU cores", f(func(r *Report) string {
 			s := num(r.GeneratorCPUCores, 2)
@@ -260,7 +280,7 @@ func tableRows() []row {
 			}
 			return s
 		}), nil},
-		{"kernel softirq CPU cores", f(func(r *Report) string { return opt(r.SoftirqCPUCores, 2) }), nil},
+		{"softirq cores (machine; inside the above)", f(func(r *Report) string { return opt(r.SoftirqCPUCores, 2) }), nil},
 		{"other processes CPU cores", f(func(r *Report) string { return opt(r.OtherCPUCores, 2) }), nil},
 	}
 }
@@ -337,7 +357,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "\nfind-max %s (bound: p99 <= %s, no loss, no drops, every join admitted):\n", name, dur(m.BoundP99Ms))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "listeners\tdelivered/s\tp50 ms\tp99 ms\tlost\tdrops\tserver CPU\tCPU s/M\tgen CPU\tother CPU\tverdict\t")
+		fmt.Fprintln(tw, "listeners\tdelivered/s\tp50 ms\tp99 ms\tlost\tdrops\tserver CPU\tCPU s/M\tgen CPU\tother CPU\ttries\tverdict\t")
 		for _, s := range m.Steps {
 			rp := s.Report
 			drops := "-"
@@ -348,9 +368,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 			if !s.OK {
 				v = "FAIL: " + s.Why
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", group(fmt.Sprint(s.Listeners)),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n", group(fmt.Sprint(s.Listeners)),
 				num(rp.DeliveredPerSec, 0), num(rp.LatencyP50Ms, 1), num(rp.LatencyP99Ms, 1), rp.LostFrames, drops,
-				opt(rp.ServerCPUCores, 2), opt(rp.ServerCPUPerMillion, 2), num(rp.GeneratorCPUCores, 2), opt(rp.OtherCPUCores, 2), v)
+				opt(rp.ServerCPUCores, 2), opt(rp.ServerCPUPerMillion, 2), num(rp.GeneratorCPUCores, 2), opt(rp.OtherCPUCores, 2), s.Tries, v)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

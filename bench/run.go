@@ -91,37 +91,50 @@ func findMax(ctx context.Context, cfg Config, kind string) (*MaxResult, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		rep, err := runOnce(ctx, cfg, kind, l)
-		if err != nil {
-			if ctx.Err() != nil {
+		var s Step
+		for try := 0; try <= cfg.Retries; try++ {
+			rep, err := runOnce(ctx, cfg, kind, l)
+			if err != nil {
+				if ctx.Err() != nil {
+					return m, nil
+				}
+				return m, fmt.Errorf("%s at %d listeners/session: %w", kind, l, err)
+			}
+			s = judge(cfg, l, rep)
+			s.Tries = try + 1
+			if s.OK {
 				break
 			}
-			return m, fmt.Errorf("%s at %d listeners/session: %w", kind, l, err)
-		}
-		s := Step{ListenersPerSession: l, Listeners: l * cfg.Speakers, Report: rep, OK: true}
-		var why []string
-		if d := time.Duration(rep.LatencyP99Ms * float64(time.Millisecond)); d > cfg.MaxP99 {
-			why = append(why, fmt.Sprintf("p99 %.1f ms", rep.LatencyP99Ms))
-		}
-		if rep.LostFrames > 0 {
-			why = append(why, fmt.Sprintf("%d lost", rep.LostFrames))
-		}
-		if rep.ServerDrops != nil && *rep.ServerDrops > 0 {
-			why = append(why, fmt.Sprintf("%d dropped", *rep.ServerDrops))
-		}
-		if rep.JoinFailures > 0 || rep.LateJoins > 0 {
-			why = append(why, fmt.Sprintf("%d joins failed or late", rep.JoinFailures+rep.LateJoins))
-		}
-		if len(why) > 0 {
-			s.OK, s.Why = false, joinStrings(why)
 		}
 		m.Steps = append(m.Steps, s)
 		if !s.OK {
 			break
 		}
-		m.MaxListenersPerSession, m.MaxListeners, m.Best = l, l*cfg.Speakers, rep
+		m.MaxListenersPerSession, m.MaxListeners, m.Best = l, l*cfg.Speakers, s.Report
 	}
 	return m, nil
+}
+
+// judge checks one find-max step against the bounds.
+func judge(cfg Config, l int, rep *Report) Step {
+	s := Step{ListenersPerSession: l, Listeners: l * cfg.Speakers, Report: rep, OK: true}
+	var why []string
+	if d := time.Duration(rep.LatencyP99Ms * float64(time.Millisecond)); d > cfg.MaxP99 {
+		why = append(why, fmt.Sprintf("p99 %.1f ms", rep.LatencyP99Ms))
+	}
+	if rep.LostFrames > 0 {
+		why = append(why, fmt.Sprintf("%d lost", rep.LostFrames))
+	}
+	if rep.ServerDrops != nil && *rep.ServerDrops > 0 {
+		why = append(why, fmt.Sprintf("%d dropped", *rep.ServerDrops))
+	}
+	if rep.JoinFailures > 0 || rep.LateJoins > 0 {
+		why = append(why, fmt.Sprintf("%d joins failed or late", rep.JoinFailures+rep.LateJoins))
+	}
+	if len(why) > 0 {
+		s.OK, s.Why = false, joinStrings(why)
+	}
+	return s
 }
 
 func joinStrings(s []string) string {
@@ -146,6 +159,7 @@ type run struct {
 	speakers  []*speaker
 	listeners []*listener
 	stalled   []*listener
+	stallSp   *speaker // the stalled listeners' own session, with StalledChunkBytes
 	win       window
 	progress  *progress
 }
@@ -166,8 +180,13 @@ func runOnce(ctx context.Context, cfg Config, kind string, lps int) (rep *Report
 	return r.execute(ctx)
 }
 
+// all is every listener, the stalled ones included, in a new slice.
+func (r *run) all() []*listener {
+	return append(append(make([]*listener, 0, len(r.listeners)+len(r.stalled)), r.listeners...), r.stalled...)
+}
+
 func (r *run) closeAll() {
-	for _, l := range append(r.listeners, r.stalled...) {
+	for _, l := range r.all() {
 		if l.nc != nil {
 			_ = l.nc.Close()
 		}
@@ -175,7 +194,10 @@ func (r *run) closeAll() {
 	for _, sp := range r.speakers {
 		_ = sp.nc.Close()
 	}
-	for _, l := range append(r.listeners, r.stalled...) {
+	if r.stallSp != nil {
+		_ = r.stallSp.nc.Close()
+	}
+	for _, l := range r.all() {
 		if l.nc != nil {
 			<-l.done
 		}
@@ -185,7 +207,9 @@ func (r *run) closeAll() {
 func (r *run) execute(ctx context.Context) (*Report, error) {
 	cfg := r.cfg
 	interval := cfg.ChunkInterval
-	time.Sleep(300 * time.Millisecond) // let the server finish starting
+	if r.t.mode == ModeChild {
+		time.Sleep(300 * time.Millisecond) // let the child finish starting before the first reading
+	}
 	startU := r.t.read(ctx, true)
 
 	r.progress.phase("connecting speakers")
@@ -203,8 +227,18 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 			r.listeners = append(r.listeners, r.newListener(idx, sp, languages[j%cfg.Languages], false))
 		}
 	}
+	if cfg.Stalled > 0 && cfg.StalledChunkBytes > 0 {
+		sp, err := connectSpeaker(ctx, r.t.speakerURL(), cfg.Speakers)
+		if err != nil {
+			return nil, err
+		}
+		r.stallSp = sp
+	}
 	for j := 0; j < cfg.Stalled; j++ {
 		sp := r.speakers[j%len(r.speakers)]
+		if r.stallSp != nil {
+			sp = r.stallSp
+		}
 		r.stalled = append(r.stalled, r.newListener(-1, sp, languages[j%cfg.Languages], true))
 	}
 
@@ -213,7 +247,7 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 	haveIdle := false
 	if !storm {
 		r.progress.phase("joining listeners")
-		r.joinPool(ctx, append(r.listeners, r.stalled...))
+		r.joinPool(ctx, r.all())
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -241,12 +275,19 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 			sp.stream(actx, audioStart+offset, r.win.end, interval, cfg.ChunkBytes, r.win)
 		}()
 	}
+	if r.stallSp != nil {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			r.stallSp.stream(actx, audioStart, r.win.end, interval, cfg.StalledChunkBytes, r.win)
+		}()
+	}
 	var stormDone chan struct{}
 	if storm {
 		stormDone = make(chan struct{})
 		go func() {
 			defer close(stormDone)
-			r.joinStorm(ctx, audioStart, append(r.listeners, r.stalled...))
+			r.joinStorm(ctx, audioStart, r.all())
 		}()
 	}
 
@@ -270,6 +311,7 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 	included, expected := r.included()
 	r.drain(ctx, included, expected)
 	finalU := r.t.read(ctx, true)
+	r.readStalled()
 	r.progress.done()
 
 	rep := r.report(included, expected, startU, idleU, haveIdle, winU, endU, finalU)
@@ -398,6 +440,23 @@ func (r *run) drain(ctx context.Context, ls []*listener, expected int64) {
 	}
 }
 
+// readStalled reads what each stalled listener was sent, to learn whether
+// the server gave up on it (close code 4008 for a slow consumer).
+func (r *run) readStalled() {
+	var wg sync.WaitGroup
+	for _, l := range r.stalled {
+		if l.nc == nil || l.failure() != "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.stallCode = readToClose(l.nc, 500*time.Millisecond)
+		}()
+	}
+	wg.Wait()
+}
+
 // waitUntil sleeps until the mono() instant t, printing progress.
 func (r *run) waitUntil(ctx context.Context, t int64) {
 	for {
@@ -476,8 +535,16 @@ func (r *run) report(ls []*listener, expected int64, startU, idleU usage, haveId
 	rep.LatencyP50Ms, rep.LatencyP99Ms, rep.LatencyP999Ms = ms(q[0]), ms(q[1]), ms(q[2])
 	rep.LatencyMaxMs, rep.LatencyMeanMs = ms(h.Max()), ms(h.Mean())
 
+	for _, l := range r.stalled {
+		if l.stallCode != "" {
+			if rep.StalledClosed == nil {
+				rep.StalledClosed = map[string]int{}
+			}
+			rep.StalledClosed[l.stallCode]++
+		}
+	}
 	// Joins: every listener, stalled ones included.
-	all := append(append([]*listener(nil), r.listeners...), r.stalled...)
+	all := r.all()
 	rep.Joins = len(all)
 	for _, l := range all {
 		if e := l.failure(); e != "" {
@@ -530,7 +597,10 @@ func (r *run) report(ls []*listener, expected int64, startU, idleU usage, haveId
 		busy := (endU.machBusy - winU.machBusy).Seconds()
 		soft := (endU.machSoft - winU.machSoft).Seconds()
 		rep.SoftirqCPUCores = ptr(round3(soft / secs))
-		other := busy - gen - soft
+		// Softirq time is charged to whichever task it interrupted, so it is
+		// already inside the server's and the generator's times; "other"
+		// is what neither of them used.
+		other := busy - gen
 		if rep.ServerCPUMs != nil && r.t.mode != ModeInProcess {
 			other -= *rep.ServerCPUMs / 1000
 		}
@@ -540,11 +610,11 @@ func (r *run) report(ls []*listener, expected int64, startU, idleU usage, haveId
 		if rep.ServerCPUCores != nil {
 			serverCores = *rep.ServerCPUCores
 		}
-		ours := rep.GeneratorCPUCores + serverCores + soft/secs
+		ours := rep.GeneratorCPUCores + serverCores
 		if r.t.mode != ModeInProcess && ours >= 0.8*cores && rep.GeneratorCPUCores >= serverCores {
 			rep.GeneratorLimited = true
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf(
-				"the workload filled the machine (%.2f of %d cores: server, generator, kernel) and the generator used more CPU (%.2f cores) than the server: figures may be the generator's limit, not the server's",
+				"the workload filled the machine (%.2f of %d cores: server and generator) and the generator used more CPU (%.2f cores) than the server: figures may be the generator's limit, not the server's",
 				ours, runtime.NumCPU(), rep.GeneratorCPUCores))
 		}
 		if busy/secs >= 0.9*cores && rep.OtherCPUCores != nil && *rep.OtherCPUCores > 0.25 {

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -396,5 +395,5 @@ func sanitize(s string) string {
 	if len(s) > 120 {
 		s = s[:120]
 	}
-	return string(bytes.TrimSpace([]byte(s)))
+	return strings.TrimSpace(s)
 }

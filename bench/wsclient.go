@@ -39,6 +39,9 @@ const stampBytes = 9
 // audioHeader is the server's 16-byte header before every chunk.
 const audioHeader = 16
 
+// maxFrame bounds the frames a listener accepts.
+const maxFrame = 16 << 20
+
 // dialer opens WebSocket connections. rcvBuf > 0 shrinks the socket's
 // receive buffer before connecting (for stalled listeners, so they back up
 // into the server quickly).
@@ -105,6 +108,7 @@ type listener struct {
 
 	closeCode int
 	done      chan struct{} // closed when the reader has returned
+	stallCode string        // a stalled listener: how the server ended it, read afterwards
 }
 
 // succeed records the join; it reports false if the join was already
@@ -184,6 +188,9 @@ func (l *listener) read() {
 		for {
 			p, op, n, ok := parseFrame(buf[r:w])
 			if !ok {
+				if n > maxFrame {
+					return // no server of ours sends that; don't allocate it
+				}
 				if n > len(buf) { // the next frame does not fit: grow
 					nb := make([]byte, n+4096)
 					copy(nb, buf[r:w])
@@ -486,4 +493,46 @@ func appendMaskedHeader(dst []byte, n int, mask [4]byte) []byte {
 		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
 	}
 	return append(dst, mask[:]...)
+}
+
+// readToClose reads a connection's backlog for at most d and reports how it
+// ended: "4008" (or another close code) when a close frame arrived, "closed"
+// when the connection ended without one, "open" when it was still open.
+func readToClose(nc net.Conn, d time.Duration) string {
+	_ = nc.SetReadDeadline(time.Now().Add(d))
+	buf := make([]byte, 64*1024)
+	w := 0
+	for {
+		n, err := nc.Read(buf[w:])
+		w += n
+		r := 0
+		for {
+			p, op, fl, ok := parseFrame(buf[r:w])
+			if !ok {
+				if fl > len(buf) {
+					if fl > maxFrame {
+						return "closed"
+					}
+					nb := make([]byte, fl)
+					copy(nb, buf[r:w])
+					buf, w, r = nb, w-r, 0
+				}
+				break
+			}
+			r += fl
+			if op == ws.OpClose {
+				if len(p) >= 2 {
+					return fmt.Sprint(binary.BigEndian.Uint16(p))
+				}
+				return "1005"
+			}
+		}
+		w = copy(buf, buf[r:w])
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return "open"
+			}
+			return "closed"
+		}
+	}
 }

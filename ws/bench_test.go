@@ -94,10 +94,11 @@ func BenchmarkWriter(b *testing.B) {
 			defer w.Close()
 			defer r.Close()
 			s := New(DefaultConfig(), Options{})
-			c := &conn{srv: s, nc: w, q: hub.NewQueue(hub.QueueOptions{MaxAudio: 1 << 16}), writerDone: make(chan struct{})}
+			c := &conn{srv: s, nc: w, q: hub.NewQueue(hub.QueueOptions{MaxAudio: 1 << 16})}
 			c.ctx, c.stop = context.WithCancel(context.Background())
-			go c.writer()
-			defer func() { c.stop(); <-c.writerDone }()
+			wdone := make(chan struct{})
+			go func() { defer close(wdone); c.writer() }()
+			defer func() { c.stop(); <-wdone }()
 			var got atomic.Int64
 			progress := make(chan struct{}, 1)
 			go func() {

@@ -56,6 +56,7 @@ func (c *conn) writer() {
 		code, reason := c.closeCode, c.closeReason
 		c.mu.Unlock()
 
+		clear(bufs)
 		bufs = bufs[:0]
 		if ping {
 			bufs = append(bufs, controlFrame(0x9, nil))
@@ -84,7 +85,15 @@ func (c *conn) writer() {
 			}
 			var err error
 			if plainTCP {
-				_, err = bufs.WriteTo(c.nc)
+				if len(bufs) == 1 {
+					_, err = c.nc.Write(bufs[0])
+				} else {
+					// WriteTo consumes the slice it is given: hand it a
+					// copy of the header so bufs keeps its capacity and the
+					// next batch allocates nothing.
+					wb := bufs
+					_, err = wb.WriteTo(c.nc)
+				}
 			} else {
 				for _, b := range bufs {
 					if _, err = bw.Write(b); err != nil {
