@@ -8,10 +8,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -25,13 +23,9 @@ import (
 	"github.com/pentecost/pentecost/server"
 )
 
-const wait = 5 * time.Second
+const wait = testserver.Wait
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), wait)
-	t.Cleanup(cancel)
-	return c
-}
+func ctx(t *testing.T) context.Context { return testserver.Ctx(t) }
 
 // cluster is a set of nodes sharing one Redis under a prefix of their own
 // and one fake clock.
@@ -94,80 +88,41 @@ func (c *cluster) node() *testserver.Node {
 	return testserver.StartConfig(c.t, c.config(), c.clock)
 }
 
-func q(kv ...string) string {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Set(kv[i], kv[i+1])
-	}
-	return v.Encode()
-}
+func q(kv ...string) string { return testserver.Query(kv...) }
 
 func dial(t *testing.T, n *testserver.Node, query string) *client.Conn {
 	t.Helper()
-	c, err := client.Dial(ctx(t), n.WS(query), client.DialOptions{})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { c.CloseNow() })
-	return c
+	return n.Dial(t, query)
 }
 
 func expect(t *testing.T, c *client.Conn, typ string) client.Event {
 	t.Helper()
-	ev, err := c.Expect(ctx(t), typ)
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", typ, err)
-	}
-	return ev
+	return testserver.Expect(t, c, typ)
 }
 
 func expectClose(t *testing.T, c *client.Conn, code int) {
 	t.Helper()
-	for {
-		_, err := c.Next(ctx(t))
-		if err == nil {
-			continue
-		}
-		var ce *client.CloseError
-		if !errors.As(err, &ce) || ce.Code != code {
-			t.Fatalf("want close %d, got %v", code, err)
-		}
-		return
-	}
+	testserver.ExpectClose(t, c, code)
 }
 
 func refused(t *testing.T, c *client.Conn, code string) client.Event {
 	t.Helper()
-	ev := expect(t, c, "error")
-	if ev.String("code") != code {
-		t.Fatalf("error %s (%s), want %s", ev.String("code"), ev.String("message"), code)
-	}
-	return ev
+	return testserver.ExpectError(t, c, code)
 }
 
 func nextAudio(t *testing.T, c *client.Conn) *client.AudioFrame {
 	t.Helper()
-	for {
-		ev, err := c.Next(ctx(t))
-		if err != nil {
-			t.Fatalf("next audio: %v", err)
-		}
-		if ev.Audio != nil {
-			return ev.Audio
-		}
-	}
+	return testserver.NextAudio(t, c)
 }
 
 func speaker(t *testing.T, n *testserver.Node, sub string) (*client.Conn, string) {
 	t.Helper()
-	c := dial(t, n, q("action", "createSession", "sourceLanguage", "en", "token", n.Token(sub)))
-	return c, expect(t, c, "sessionCreated").String("sessionId")
+	return n.Speaker(t, sub)
 }
 
 func listener(t *testing.T, n *testserver.Node, id, lang string) (*client.Conn, client.Event) {
 	t.Helper()
-	c := dial(t, n, q("sessionId", id, "targetLanguage", lang))
-	return c, expect(t, c, "sessionJoined")
+	return n.Listener(t, id, lang)
 }
 
 func getSession(t *testing.T, n *testserver.Node, id string) (int, map[string]any) {

@@ -6,102 +6,57 @@ package opstest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pentecost/pentecost/client"
 	"github.com/pentecost/pentecost/internal/testserver"
 )
 
-const wait = 5 * time.Second
+const wait = testserver.Wait
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), wait)
-	t.Cleanup(cancel)
-	return c
-}
+func ctx(t *testing.T) context.Context { return testserver.Ctx(t) }
 
-func q(kv ...string) string {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Set(kv[i], kv[i+1])
-	}
-	return v.Encode()
-}
+func q(kv ...string) string { return testserver.Query(kv...) }
 
 func dial(t *testing.T, n *testserver.Node, query string) *client.Conn {
 	t.Helper()
-	c, err := client.Dial(ctx(t), n.WS(query), client.DialOptions{})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { c.CloseNow() })
-	return c
+	return n.Dial(t, query)
 }
 
 func expect(t *testing.T, c *client.Conn, typ string) client.Event {
 	t.Helper()
-	ev, err := c.Expect(ctx(t), typ)
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", typ, err)
-	}
-	return ev
+	return testserver.Expect(t, c, typ)
 }
 
 func expectClose(t *testing.T, c *client.Conn, code int) {
 	t.Helper()
-	for {
-		_, err := c.Next(ctx(t))
-		if err == nil {
-			continue
-		}
-		var ce *client.CloseError
-		if !errors.As(err, &ce) || ce.Code != code {
-			t.Fatalf("want close %d, got %v", code, err)
-		}
-		return
-	}
+	testserver.ExpectClose(t, c, code)
 }
 
 // refused checks a connect answered with error code and close 4000+status.
 func refused(t *testing.T, c *client.Conn, code string, closeCode int) client.Event {
 	t.Helper()
-	ev := expect(t, c, "error")
-	if ev.String("code") != code {
-		t.Fatalf("error %s (%s), want %s", ev.String("code"), ev.String("message"), code)
-	}
+	ev := testserver.ExpectError(t, c, code)
 	expectClose(t, c, closeCode)
 	return ev
 }
 
 func nextAudio(t *testing.T, c *client.Conn) *client.AudioFrame {
 	t.Helper()
-	for {
-		ev, err := c.Next(ctx(t))
-		if err != nil {
-			t.Fatalf("next audio: %v", err)
-		}
-		if ev.Audio != nil {
-			return ev.Audio
-		}
-	}
+	return testserver.NextAudio(t, c)
 }
 
 func speaker(t *testing.T, n *testserver.Node, sub string) (*client.Conn, string) {
 	t.Helper()
-	c := dial(t, n, q("action", "createSession", "sourceLanguage", "en", "token", n.Token(sub)))
-	return c, expect(t, c, "sessionCreated").String("sessionId")
+	return n.Speaker(t, sub)
 }
 
 func listener(t *testing.T, n *testserver.Node, id, lang string) *client.Conn {
 	t.Helper()
-	c := dial(t, n, q("sessionId", id, "targetLanguage", lang))
-	expect(t, c, "sessionJoined")
+	c, _ := n.Listener(t, id, lang)
 	return c
 }
 
