@@ -23,7 +23,6 @@ import (
 	"github.com/pentecost/pentecost/server"
 )
 
-const wait = testserver.Wait
 
 func ctx(t *testing.T) context.Context { return testserver.Ctx(t) }
 
