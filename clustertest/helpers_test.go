@@ -23,7 +23,6 @@ import (
 	"github.com/pentecost/pentecost/server"
 )
 
-
 func ctx(t *testing.T) context.Context { return testserver.Ctx(t) }
 
 // cluster is a set of nodes sharing one Redis under a prefix of their own
