@@ -5,47 +5,30 @@ package protocoltest
 import (
 	"context"
 	"errors"
-	"net/url"
 	"testing"
-	"time"
 
 	"github.com/pentecost/pentecost/client"
 	"github.com/pentecost/pentecost/internal/testserver"
 	"github.com/pentecost/pentecost/server"
 )
 
-// wait bounds every read in these tests; it is a deadlock guard, never a
-// timing assertion.
-const wait = 5 * time.Second
-
 func start(t *testing.T, mutate func(*server.Config)) *testserver.Node {
 	t.Helper()
 	return testserver.Start(t, mutate)
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), wait)
-	t.Cleanup(cancel)
-	return c
-}
+// ctx bounds every read in these tests; it is a deadlock guard, never a
+// timing assertion.
+func ctx(t *testing.T) context.Context { return testserver.Ctx(t) }
 
 func dial(t *testing.T, n *testserver.Node, query string) *client.Conn {
 	t.Helper()
-	c, err := client.Dial(ctx(t), n.WS(query), client.DialOptions{})
-	if err != nil {
-		t.Fatalf("dial %s: %v", query, err)
-	}
-	t.Cleanup(func() { c.CloseNow() })
-	return c
+	return n.Dial(t, query)
 }
 
 func expect(t *testing.T, c *client.Conn, typ string) client.Event {
 	t.Helper()
-	ev, err := c.Expect(ctx(t), typ)
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", typ, err)
-	}
-	return ev
+	return testserver.Expect(t, c, typ)
 }
 
 // next returns the next JSON message, skipping audio.
@@ -126,13 +109,7 @@ func refusedWith(t *testing.T, n *testserver.Node, query, code string, closeCode
 	return ev
 }
 
-func q(kv ...string) string {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Set(kv[i], kv[i+1])
-	}
-	return v.Encode()
-}
+func q(kv ...string) string { return testserver.Query(kv...) }
 
 // speaker creates a session over WebSocket and returns it with its ID.
 func speaker(t *testing.T, n *testserver.Node, sub string) (*client.Conn, string) {
