@@ -86,11 +86,16 @@ func (q *Queue) Push(m *Message) (queued bool, dropped int) {
 			q.slowFired, slow = true, true
 		}
 	}
+	// A push into a queue that already waits needs no signal: the first
+	// push signalled, and the writer takes everything at once.
+	wasEmpty := len(q.items) == 0
 	q.items = append(q.items, m)
 	start := q.claimWriterLocked()
 	q.mu.Unlock()
 
-	q.signal(start)
+	if wasEmpty || start {
+		q.signal(start)
+	}
 	if slow && q.opts.OnSlow != nil {
 		q.opts.OnSlow()
 	}

@@ -27,27 +27,30 @@ func (c *conn) writer() {
 	if !plainTCP {
 		bw = bufio.NewWriterSize(c.nc, 16*1024)
 	}
+	// The linger timer is not reset per batch (a timer operation per frame
+	// would show in the profile): when it fires, it checks how long the
+	// writer has really been idle.
 	linger := time.NewTimer(writerLinger)
 	defer linger.Stop()
+	lastWork := time.Now()
+	var deadline time.Time
 	for {
 		select {
 		case <-c.q.Ready():
 		case <-c.ctx.Done():
 			return
 		case <-linger.C:
+			if idle := time.Since(lastWork); idle < writerLinger {
+				linger.Reset(writerLinger - idle)
+				continue
+			}
 			if c.q.Park() {
 				return
 			}
 			linger.Reset(writerLinger)
 			continue
 		}
-		if !linger.Stop() {
-			select {
-			case <-linger.C:
-			default:
-			}
-		}
-		linger.Reset(writerLinger)
+		lastWork = time.Now()
 		batch = c.q.Take(batch)
 		c.mu.Lock()
 		pong, ping := c.pong, c.ping
@@ -80,8 +83,11 @@ func (c *conn) writer() {
 			bufs = append(bufs, closeFrame(code, reason))
 		}
 		if len(bufs) > 0 {
-			if !slow {
-				_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+			// The deadline is moved only when less than half of it is
+			// left: one timer update per few seconds, not one per write.
+			if !slow && deadline.Sub(lastWork) < c.srv.cfg.WriteTimeout/2 {
+				deadline = lastWork.Add(c.srv.cfg.WriteTimeout)
+				_ = c.nc.SetWriteDeadline(deadline)
 			}
 			var err error
 			if plainTCP {
