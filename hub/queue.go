@@ -127,6 +127,13 @@ func (q *Queue) Take(dst []*Message) []*Message {
 	return dst
 }
 
+// ControlWaiting reports whether a control message is queued.
+func (q *Queue) ControlWaiting() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.control > 0
+}
+
 // Wrote records a successful write: the listener is keeping up again.
 func (q *Queue) Wrote() {
 	q.mu.Lock()

@@ -104,3 +104,35 @@ func metricValue(t *testing.T, n *testserver.Node, name string) float64 {
 	}
 	return -1
 }
+
+// With --write-coalesce, audio waits to share writes but control messages
+// never wait: a heartbeat is answered even when the window is far longer
+// than the test's read guard.
+func TestWriteCoalesceNeverDelaysControl(t *testing.T) {
+	n := start(t, func(c *server.Config) {
+		loose(c)
+		c.WriteCoalesce = time.Minute
+	})
+	sp, _ := speaker(t, n, "alice")
+	sendJSON(t, sp, map[string]any{"action": "heartbeat"})
+	expect(t, sp, "heartbeatAck")
+}
+
+// Coalesced audio arrives complete and in order.
+func TestWriteCoalesceKeepsAudioInOrder(t *testing.T) {
+	n := start(t, func(c *server.Config) {
+		loose(c)
+		c.AudioMaxChunksPerSec = 0
+		c.WriteCoalesce = 30 * time.Millisecond
+	})
+	sp, id := speaker(t, n, "alice")
+	li, _ := listener(t, n, id, "es")
+	for i := 0; i < 20; i++ {
+		sendBin(t, sp, []byte{byte(i)})
+	}
+	for i := 0; i < 20; i++ {
+		if f := nextAudio(t, li); f.Header.Sequence != uint32(i) || f.Chunk[0] != byte(i) {
+			t.Fatalf("frame %d: seq %d", i, f.Header.Sequence)
+		}
+	}
+}

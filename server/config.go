@@ -59,6 +59,7 @@ type Config struct {
 	JSONMaxBytes         int
 	ListenerQueueChunks  int
 	WriteTimeout         time.Duration
+	WriteCoalesce        time.Duration
 	StatusInterval       time.Duration
 	RefreshOverlap       time.Duration
 	SweepInterval        time.Duration

@@ -182,6 +182,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		WarningAfter:        cfg.ConnectionWarningAfter,
 		MaxDuration:         cfg.ConnectionMaxDuration,
 		WriteTimeout:        cfg.WriteTimeout,
+		WriteCoalesce:       cfg.WriteCoalesce,
 		AudioMaxChunk:       cfg.AudioMaxChunkBytes,
 		AudioMaxPerSecond:   cfg.AudioMaxChunksPerSec,
 		JSONMaxBytes:        cfg.JSONMaxBytes,

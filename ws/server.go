@@ -37,7 +37,10 @@ type Config struct {
 	WarningAfter     time.Duration // connectionWarning; 0 disables
 	MaxDuration      time.Duration // hard maximum, close 4410; 0 disables
 	WriteTimeout     time.Duration // a write that takes longer ends the connection
-	CloseWait        time.Duration // how long to wait for the client's close reply
+	// WriteCoalesce delays each write so more queued frames go out in one
+	// system call; 0 writes as soon as a frame is queued.
+	WriteCoalesce time.Duration
+	CloseWait     time.Duration // how long to wait for the client's close reply
 
 	AudioMaxChunk       int // bytes, inclusive
 	AudioMaxPerSecond   int

@@ -51,6 +51,13 @@ func (c *conn) writer() {
 			continue
 		}
 		lastWork = time.Now()
+		if d := c.srv.cfg.WriteCoalesce; d > 0 && !c.urgent() {
+			// Let more audio gather: fewer, fuller writes for a little
+			// latency. A batch with a control message, a ping, a pong or
+			// the close frame goes at once; control queued during the
+			// window waits for it (at most d).
+			time.Sleep(d)
+		}
 		batch = c.q.Take(batch)
 		c.mu.Lock()
 		pong, ping := c.pong, c.ping
@@ -129,6 +136,15 @@ func (c *conn) writer() {
 			return
 		}
 	}
+}
+
+// urgent reports whether the writer has something that must not wait for a
+// coalescing window.
+func (c *conn) urgent() bool {
+	c.mu.Lock()
+	u := c.closing || c.ping || c.pong != nil
+	c.mu.Unlock()
+	return u || c.q.ControlWaiting()
 }
 
 // writerLinger is how long a writer waits for more work before it exits.

@@ -81,6 +81,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.IntVar(&c.AudioMaxChunksPerSec, "audio-max-chunks-per-second", c.AudioMaxChunksPerSec, "audio chunks per second per speaker connection")
 	fs.IntVar(&c.JSONMaxBytes, "json-max-bytes", c.JSONMaxBytes, "largest JSON message")
 	fs.IntVar(&c.ListenerQueueChunks, "listener-queue-chunks", c.ListenerQueueChunks, "audio chunks queued per listener before the oldest is dropped")
+	fs.DurationVar(&c.WriteCoalesce, "write-coalesce", c.WriteCoalesce, "delay each socket write so more queued frames share it (fewer system calls, more latency); 0 = write at once")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "a socket write taking longer ends the connection")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", c.SweepInterval, "how often expired sessions and dead speakers' nodes are looked for (at most 5s in cluster mode)")
 	fs.DurationVar(&c.StatusInterval, "status-interval", c.StatusInterval, "periodic sessionStatus to the speaker")
