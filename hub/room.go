@@ -203,17 +203,6 @@ func (r *Room) Languages() []string {
 	return out
 }
 
-// Queues returns every listener's queue, for control messages to all.
-func (r *Room) Queues() []*Queue {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]*Queue, 0, len(r.listeners))
-	for _, l := range r.listeners {
-		out = append(out, l.Queue)
-	}
-	return out
-}
-
 // Broadcast queues a control message to every listener.
 func (r *Room) Broadcast(m *Message) {
 	r.mu.Lock()

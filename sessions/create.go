@@ -40,10 +40,6 @@ func (p *CreateParams) normalize() error {
 	return nil
 }
 
-// CheckCreate validates create parameters without creating anything, so the
-// transport can refuse a bad request before spending a rate-limit token.
-func CheckCreate(p CreateParams) error { return p.normalize() }
-
 // Create makes a new session owned by owner (the JWT sub). WebSocket and HTTP
 // creations both come here, so the per-user limit counts them together.
 func (s *Service) Create(ctx context.Context, owner string, p CreateParams) (*pentecost.Session, error) {

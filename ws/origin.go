@@ -46,16 +46,6 @@ func (p *OriginPolicy) Check(r *http.Request) bool {
 	return strings.EqualFold(u.Host, r.Host)
 }
 
-// AllowsAny reports whether the list admits every origin.
-func (p *OriginPolicy) AllowsAny() bool {
-	for _, a := range p.Allowed {
-		if a == "*" {
-			return true
-		}
-	}
-	return false
-}
-
 // Allows reports whether origin is on the list (for CORS).
 func (p *OriginPolicy) Allows(origin string) bool {
 	o := strings.ToLower(strings.TrimRight(origin, "/"))
