@@ -49,7 +49,9 @@ func parseListen(args []string, getenv func(string) string, stderr io.Writer) (l
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	envFallback(fs, getenv, map[string]string{"server": "PENTECOST_SERVER"})
+	if err := applyEnv(fs, lookupNonEmpty(getenv), "server"); err != nil {
+		return c, err
+	}
 	switch {
 	case c.session == "":
 		return c, errors.New("missing SESSION_ID (usage: pentecost listen SESSION_ID --lang es)")

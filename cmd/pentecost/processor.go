@@ -10,15 +10,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pentecost/pentecost/auth"
 	"github.com/pentecost/pentecost/client"
 	"github.com/pentecost/pentecost/processor"
 )
 
 // processorConfig is the command line of `pentecost processor`.
 type processorConfig struct {
-	server, token, dataDir, sub string
-	languages, mode, execCmd    string
+	clientFlags
+	languages, mode, execCmd string
 }
 
 // processorModes are the values of --mode.
@@ -52,12 +51,7 @@ flags:
 `)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.server, "server", "http://127.0.0.1:8080", "server base URL (env PENTECOST_SERVER)")
-	// The token's default is never the environment's value: help output
-	// prints defaults, and tokens are not printed.
-	fs.StringVar(&c.token, "token", "", "processor JWT (env PENTECOST_TOKEN); empty mints one from the built-in issuer's key in --data-dir")
-	fs.StringVar(&c.dataDir, "data-dir", "./pentecost-data", "the server's data dir, for minting a token (env PENTECOST_DATA_DIR)")
-	fs.StringVar(&c.sub, "sub", "reference-processor", "identity of a minted token")
+	c.clientFlags.register(fs, "processor", "reference-processor")
 	fs.StringVar(&c.languages, "languages", "", "comma-separated target languages to serve (e.g. es,fr); empty serves all")
 	fs.StringVar(&c.mode, "mode", "tone", "what to publish: tone, exec or passthrough")
 	fs.StringVar(&c.execCmd, "exec", "", "command run per (session, language) with sh -c; implies --mode exec")
@@ -67,9 +61,9 @@ flags:
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	envFallback(fs, getenv, map[string]string{
-		"server": "PENTECOST_SERVER", "token": "PENTECOST_TOKEN", "data-dir": "PENTECOST_DATA_DIR",
-	})
+	if err := applyEnv(fs, lookupNonEmpty(getenv), clientEnv...); err != nil {
+		return c, err
+	}
 	modeGiven := false
 	fs.Visit(func(f *flag.Flag) { modeGiven = modeGiven || f.Name == "mode" })
 	c.mode = strings.ToLower(strings.TrimSpace(c.mode))
@@ -122,9 +116,9 @@ func runProcessor(ctx context.Context, args []string, _ io.Reader, _, stderr io.
 	if minted {
 		// Minted afresh for every connection, so reconnects outlive any one
 		// token's lifetime. The first is minted now to fail early.
-		mint := func() (string, error) { return auth.MintBuiltin(cfg.dataDir, cfg.sub, 12*time.Hour, true) }
+		mint := func() (string, error) { return cfg.mint(true) }
 		if _, err := mint(); err != nil {
-			return fmt.Errorf("mint a processor token from %s (or pass --token): %w", cfg.dataDir, err)
+			return err
 		}
 		token = mint
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,36 +9,10 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/pentecost/pentecost/server"
 )
-
-// envName maps a flag to its environment variable:
-// --max-listeners-per-session is PENTECOST_MAX_LISTENERS_PER_SESSION.
-func envName(flagName string) string {
-	return "PENTECOST_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// applyEnv sets every flag not given on the command line from its
-// environment variable, so flags win over the environment.
-func applyEnv(fs *flag.FlagSet) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] {
-			return
-		}
-		if v, ok := os.LookupEnv(envName(f.Name)); ok {
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", envName(f.Name), v, err))
-			}
-		}
-	})
-	return errors.Join(errs...)
-}
 
 func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address")
@@ -115,7 +88,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if err := applyEnv(fs); err != nil {
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pentecost/pentecost/auth"
 	"github.com/pentecost/pentecost/client"
 	"github.com/pentecost/pentecost/protocol"
 	"github.com/pentecost/pentecost/wav"
@@ -22,10 +21,10 @@ import (
 
 // speakConfig is the command line of `pentecost speak`.
 type speakConfig struct {
-	server, token, dataDir, sub string
-	session, lang, tier, file   string
-	chunk                       time.Duration
-	loop, keep                  bool
+	clientFlags
+	session, lang, tier, file string
+	chunk                     time.Duration
+	loop, keep                bool
 }
 
 // bytesPerSecond of the session format, pcm16 16 kHz mono.
@@ -42,12 +41,7 @@ func parseSpeak(args []string, getenv func(string) string, stderr io.Writer) (sp
 		fmt.Fprintln(stderr, "usage: pentecost speak [--file audio.wav | --file - < raw.pcm] [flags]\n\nStreams a WAV file (converted to 16 kHz mono) or raw PCM16 16 kHz mono from stdin\nto a new session, or to --session, in real time.\n\nflags:")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.server, "server", "http://127.0.0.1:8080", "server base URL (env PENTECOST_SERVER)")
-	// The token's default is never the environment's value: help output
-	// prints defaults, and tokens are not printed.
-	fs.StringVar(&c.token, "token", "", "speaker JWT (env PENTECOST_TOKEN); empty mints one from the built-in issuer's key in --data-dir")
-	fs.StringVar(&c.dataDir, "data-dir", "./pentecost-data", "the server's data dir, for minting a token (env PENTECOST_DATA_DIR)")
-	fs.StringVar(&c.sub, "sub", "cli-speaker", "identity of a minted token")
+	c.clientFlags.register(fs, "speaker", "cli-speaker")
 	fs.StringVar(&c.session, "session", "", "attach to this existing session instead of creating one")
 	fs.StringVar(&c.lang, "lang", "en", "source language of a new session")
 	fs.StringVar(&c.tier, "tier", "standard", "quality tier of a new session")
@@ -61,9 +55,9 @@ func parseSpeak(args []string, getenv func(string) string, stderr io.Writer) (sp
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	envFallback(fs, getenv, map[string]string{
-		"server": "PENTECOST_SERVER", "token": "PENTECOST_TOKEN", "data-dir": "PENTECOST_DATA_DIR",
-	})
+	if err := applyEnv(fs, lookupNonEmpty(getenv), clientEnv...); err != nil {
+		return c, err
+	}
 	if _, err := chunkBytes(c.chunk); err != nil {
 		return c, err
 	}
@@ -71,18 +65,6 @@ func parseSpeak(args []string, getenv func(string) string, stderr io.Writer) (sp
 		return c, errors.New("--loop needs --file: stdin cannot be replayed")
 	}
 	return c, nil
-}
-
-// envFallback sets each flag not given on the command line from its
-// environment variable, when that is set.
-func envFallback(fs *flag.FlagSet, getenv func(string) string, env map[string]string) {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for name, key := range env {
-		if v := getenv(key); v != "" && !given[name] {
-			_ = fs.Set(name, v)
-		}
-	}
 }
 
 func isStdin(file string) bool { return file == "" || file == "-" }
@@ -103,9 +85,8 @@ func runSpeak(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	if cfg.token == "" {
-		cfg.token, err = auth.MintBuiltin(cfg.dataDir, cfg.sub, 12*time.Hour, false)
-		if err != nil {
-			return fmt.Errorf("mint a token from %s (or pass --token): %w", cfg.dataDir, err)
+		if cfg.token, err = cfg.mint(false); err != nil {
+			return err
 		}
 	}
 	open, err := audioInput(cfg.file, stdin)

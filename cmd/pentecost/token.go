@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/pentecost/pentecost/auth"
@@ -20,7 +21,7 @@ func runToken(_ context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := applyEnv(fs); err != nil {
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
 	if *sub == "" {
