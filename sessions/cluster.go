@@ -194,13 +194,9 @@ func (l *live) speakerMoved(refresh bool) {
 		delete(l.speakers, cid)
 		replaced = append(replaced, sp)
 	}
-	if !refresh {
-		l.primary = nil
-	} else {
-		// The newest speaker is on another node now: dropping ours is no
-		// longer a speaker drop.
-		l.primary = nil
-	}
+	// The newest speaker is on another node now: ending ours is no
+	// longer a speaker drop.
+	l.primary = nil
 	l.mu.Unlock()
 	now := l.s.clock.Now()
 	for _, sp := range replaced {

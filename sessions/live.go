@@ -51,6 +51,7 @@ type live struct {
 	translatedFrames map[string]uint32
 	translatedBase   map[string]uint32
 	captionSeq       map[string]uint32
+	tapped           atomic.Bool // processors receive the source
 	ingestMu         sync.Mutex
 	ingest           [512]ingestMark
 

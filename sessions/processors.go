@@ -239,6 +239,7 @@ func (l *live) rebalance(joining string) {
 		p.mu.Unlock()
 	}
 	l.room.SetTaps(taps)
+	l.tapped.Store(len(taps) > 0)
 	for p := range touched {
 		if !attached(p) {
 			continue
@@ -291,6 +292,7 @@ func (l *live) finishProcessorsLocked(reason, message string) {
 	}
 	l.assign = map[string]*Processor{}
 	l.room.SetTaps(nil)
+	l.tapped.Store(false)
 	l.s.obs.LanguagePairs(l.id, 0, 0)
 }
 

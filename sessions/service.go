@@ -257,15 +257,6 @@ func (s *Service) sweepLoop() {
 // past the retention period. Reads check expiry too; the sweeper makes sure
 // a session nobody reads still ends and its record goes.
 func (s *Service) Sweep(ctx context.Context) {
-	s.mu.RLock()
-	ids := make([]string, 0, len(s.live))
-	for id := range s.live {
-		ids = append(ids, id)
-	}
-	s.mu.RUnlock()
-	for _, id := range ids {
-		_, _ = s.get(ctx, id)
-	}
 	s.sweepSpeakers(ctx)
 	n, err := s.store.Sweep(ctx, s.clock.Now().Add(-s.cfg.EndedRetention))
 	if err != nil {
@@ -397,6 +388,11 @@ func (s *Service) getLive(ctx context.Context, id string) (*live, error) {
 	if rec.Ended() {
 		return nil, pentecost.NotFound(id).With("status", "ended")
 	}
+	return s.liveOf(ctx, rec)
+}
+
+// liveOf returns the live state of a record just read and not ended.
+func (s *Service) liveOf(ctx context.Context, rec *pentecost.Session) (*live, error) {
 	l, err := s.liveFor(ctx, rec)
 	if err == nil && s.cluster != nil {
 		// Other nodes change the record; the read just made is the truth.

@@ -147,7 +147,9 @@ func (sp *Speaker) Audio(chunk []byte) {
 	} else {
 		seq, _ = l.room.Publish(*l.sourceLang.Load(), chunk, now)
 	}
-	l.markIngest(seq, now)
+	if l.tapped.Load() {
+		l.markIngest(seq, now) // only the processing-lag estimate reads it
+	}
 	l.s.obs.AudioIn(1)
 }
 

@@ -159,7 +159,7 @@ func (s *Service) Patch(ctx context.Context, id, owner string, p PatchParams) (*
 		}
 		return s.view(rec), nil
 	}
-	l, err := s.getLive(ctx, id)
+	l, err := s.liveOf(ctx, rec)
 	if err != nil {
 		return nil, err
 	}
