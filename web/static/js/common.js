@@ -132,3 +132,21 @@ export function sendJSON(ws, msg) {
   }
   return false;
 }
+
+// heartbeat keeps a heartbeat going on whichever connection current()
+// returns (null for none), every HEARTBEAT_MS while started.
+export function heartbeat(current) {
+  let timer = 0;
+  const stop = () => {
+    clearInterval(timer);
+    timer = 0;
+  };
+  const start = () => {
+    stop();
+    timer = setInterval(() => {
+      const c = current();
+      if (c) sendJSON(c.ws, { action: 'heartbeat', timestamp: Date.now() });
+    }, HEARTBEAT_MS);
+  };
+  return { start, stop };
+}

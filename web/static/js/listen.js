@@ -3,7 +3,7 @@
 import * as i18n from './i18n.js';
 import {
   $, checkSessionId, normalizeSessionId, wsURL, backoff, stats, fetchLanguages,
-  fillLanguages, browserLanguage, languageName, displayName, HEARTBEAT_MS, sendJSON, showOnly,
+  fillLanguages, browserLanguage, languageName, displayName, heartbeat, sendJSON, showOnly,
 } from './common.js';
 
 const PCM_RATE = 16000;
@@ -53,7 +53,7 @@ let fatalDetail = '';
 let attempt = 0;
 let retryIn = 0;
 let reconnectTimer = 0;
-let heartbeatTimer = 0;
+const beat = heartbeat(() => active);
 let refreshTimer = 0;
 let everJoined = false;
 let speakerSeen = false;
@@ -314,7 +314,7 @@ function onMessage(ws, m) {
       everJoined = true;
       attempt = 0;
       full = false;
-      startHeartbeat();
+      beat.start();
       applyVolume();
       break;
     case 'connectionRefreshComplete':
@@ -395,7 +395,7 @@ function onClose(ws, ev) {
   }
   if (!active || active.ws !== ws) return; // an old connection after a refresh
   active = null;
-  stopHeartbeat();
+  beat.stop();
   if (ended || !wanted || fatal) {
     render();
     return;
@@ -455,24 +455,12 @@ function finishRefresh(m) {
   clearTimeout(reconnectTimer);
   reconnectTimer = 0;
   attempt = 0;
-  startHeartbeat();
+  beat.start();
   render();
 }
 
-function startHeartbeat() {
-  stopHeartbeat();
-  heartbeatTimer = setInterval(() => {
-    if (active) sendJSON(active.ws, { action: 'heartbeat', timestamp: Date.now() });
-  }, HEARTBEAT_MS);
-}
-
-function stopHeartbeat() {
-  clearInterval(heartbeatTimer);
-  heartbeatTimer = 0;
-}
-
 function stopTimers() {
-  stopHeartbeat();
+  beat.stop();
   clearTimeout(reconnectTimer);
   clearTimeout(refreshTimer);
 }

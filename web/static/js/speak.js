@@ -4,7 +4,7 @@ import * as i18n from './i18n.js';
 import { encodeQR, qrSVG } from './qr.js';
 import {
   $, checkSessionId, normalizeSessionId, wsURL, backoff, stats, fetchLanguages, fillLanguages,
-  browserLanguage, languageName, decodeJWT, HEARTBEAT_MS, sendJSON, showOnly,
+  browserLanguage, languageName, decodeJWT, heartbeat, sendJSON, showOnly,
 } from './common.js';
 
 const TOKEN_KEY = 'pentecost.speakerToken';
@@ -53,7 +53,7 @@ let replaced = false;
 let attempt = 0;
 let retryIn = 0;
 let reconnectTimer = 0;
-let heartbeatTimer = 0;
+const beat = heartbeat(() => active);
 let refreshTimer = 0;
 let broadcast = { isPaused: false, isMuted: false };
 let wakeLock = null;
@@ -325,7 +325,7 @@ function joined(m) {
   intent = { sessionId: m.sessionId }; // from now on, reconnects attach
   if (m.broadcastState) broadcast = m.broadcastState;
   renderShare();
-  startHeartbeat();
+  beat.start();
   sendJSON(active.ws, { action: 'getSessionStatus' });
 }
 
@@ -394,7 +394,7 @@ function onClose(ws, ev) {
   if (!active || active.ws !== ws) return;
   const wasJoined = active.joined;
   active = null;
-  stopHeartbeat();
+  beat.stop();
   if (ended) return;
   if (replaced) {
     render();
@@ -475,23 +475,11 @@ function finishRefresh(m) {
   clearTimeout(reconnectTimer);
   reconnectTimer = 0;
   if (old && old.ws.readyState <= WebSocket.OPEN) old.ws.close(1000, 'refreshed');
-  startHeartbeat();
-}
-
-function startHeartbeat() {
-  stopHeartbeat();
-  heartbeatTimer = setInterval(() => {
-    if (active) sendJSON(active.ws, { action: 'heartbeat', timestamp: Date.now() });
-  }, HEARTBEAT_MS);
-}
-
-function stopHeartbeat() {
-  clearInterval(heartbeatTimer);
-  heartbeatTimer = 0;
+  beat.start();
 }
 
 function stopTimers() {
-  stopHeartbeat();
+  beat.stop();
   clearTimeout(reconnectTimer);
   clearTimeout(refreshTimer);
 }
