@@ -23,8 +23,6 @@ import (
 	"github.com/pentecost/pentecost/server"
 )
 
-func ctx(t *testing.T) context.Context { return testserver.Ctx(t) }
-
 // cluster is a set of nodes sharing one Redis under a prefix of their own
 // and one fake clock.
 type cluster struct {
@@ -86,31 +84,23 @@ func (c *cluster) node() *testserver.Node {
 	return testserver.StartConfig(c.t, c.config(), c.clock)
 }
 
-func q(kv ...string) string { return testserver.Query(kv...) }
+// The shared helpers of internal/testserver, under this package's short names.
+var (
+	ctx         = testserver.Ctx
+	q           = testserver.Query
+	expect      = testserver.Expect
+	expectClose = testserver.ExpectClose
+	nextAudio   = testserver.NextAudio
+)
 
 func dial(t *testing.T, n *testserver.Node, query string) *client.Conn {
 	t.Helper()
 	return n.Dial(t, query)
 }
 
-func expect(t *testing.T, c *client.Conn, typ string) client.Event {
-	t.Helper()
-	return testserver.Expect(t, c, typ)
-}
-
-func expectClose(t *testing.T, c *client.Conn, code int) {
-	t.Helper()
-	testserver.ExpectClose(t, c, code)
-}
-
 func refused(t *testing.T, c *client.Conn, code string) client.Event {
 	t.Helper()
 	return testserver.ExpectError(t, c, code)
-}
-
-func nextAudio(t *testing.T, c *client.Conn) *client.AudioFrame {
-	t.Helper()
-	return testserver.NextAudio(t, c)
 }
 
 func speaker(t *testing.T, n *testserver.Node, sub string) (*client.Conn, string) {

@@ -4,7 +4,6 @@
 package opstest
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -17,23 +16,18 @@ import (
 
 const wait = testserver.Wait
 
-func ctx(t *testing.T) context.Context { return testserver.Ctx(t) }
-
-func q(kv ...string) string { return testserver.Query(kv...) }
+// The shared helpers of internal/testserver, under this package's short names.
+var (
+	ctx         = testserver.Ctx
+	q           = testserver.Query
+	expect      = testserver.Expect
+	expectClose = testserver.ExpectClose
+	nextAudio   = testserver.NextAudio
+)
 
 func dial(t *testing.T, n *testserver.Node, query string) *client.Conn {
 	t.Helper()
 	return n.Dial(t, query)
-}
-
-func expect(t *testing.T, c *client.Conn, typ string) client.Event {
-	t.Helper()
-	return testserver.Expect(t, c, typ)
-}
-
-func expectClose(t *testing.T, c *client.Conn, code int) {
-	t.Helper()
-	testserver.ExpectClose(t, c, code)
 }
 
 // refused checks a connect answered with error code and close 4000+status.
@@ -42,11 +36,6 @@ func refused(t *testing.T, c *client.Conn, code string, closeCode int) client.Ev
 	ev := testserver.ExpectError(t, c, code)
 	expectClose(t, c, closeCode)
 	return ev
-}
-
-func nextAudio(t *testing.T, c *client.Conn) *client.AudioFrame {
-	t.Helper()
-	return testserver.NextAudio(t, c)
 }
 
 func speaker(t *testing.T, n *testserver.Node, sub string) (*client.Conn, string) {
