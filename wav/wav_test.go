@@ -279,10 +279,9 @@ func TestReaderTruncatedDataEndsEarly(t *testing.T) {
 func TestConvertStereo44kToMono16k(t *testing.T) {
 	const frames = 44100 // one second
 	stereo := make([]byte, 0, frames*4)
-	for i := range frames {
+	for range frames {
 		stereo = binary.LittleEndian.AppendUint16(stereo, uint16(int16(1000)))
 		stereo = binary.LittleEndian.AppendUint16(stereo, uint16(int16(3000)))
-		_ = i
 	}
 	raw := riff(chunk("fmt ", fmtBody(formatPCM, 2, 44100, 16)), chunk("data", stereo))
 	r, err := NewReader(bytes.NewReader(raw))
