@@ -6,7 +6,7 @@ import (
 	"net/http"
 )
 
-// Error codes of the wire protocol (PROTOCOL.md section 7).
+// Error codes of the wire protocol (docs/protocol.md, "Error codes").
 const (
 	ErrInvalidParameters  = "INVALID_PARAMETERS"
 	ErrMissingParameter   = "MISSING_PARAMETER"

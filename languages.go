@@ -75,7 +75,7 @@ func WellFormedLanguage(code string) bool {
 }
 
 // CheckTargetLanguage validates a listener's language for field, with the
-// precise codes of PROTOCOL.md section 11.
+// precise codes of docs/protocol.md.
 func CheckTargetLanguage(field, code string) (string, error) {
 	if strings.TrimSpace(code) == "" {
 		return "", Missing(field)

@@ -1,7 +1,7 @@
 // Package auth verifies the JWTs that speakers and processors present, and
 // mints tokens when the server is its own issuer.
 //
-// Three sources of trust, chosen by Config (PROTOCOL.md sections 10 and 11):
+// Three sources of trust, chosen by Config (docs/configuration.md):
 // an OIDC/Cognito JWKS (RS256, ES256), an HS256 shared secret, both at once,
 // or, when neither is configured, a built-in ES256 issuer whose key lives in
 // the data directory. Each algorithm is bound to exactly one source, so a

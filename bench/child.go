@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pentecost/pentecost/bench/baseline"
+	"github.com/pentecost/pentecost/bench/internal/baseline"
 )
 
 // Server is what a server child runs: Serve until Shutdown.

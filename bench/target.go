@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/pentecost/pentecost/auth"
-	"github.com/pentecost/pentecost/bench/baseline"
+	"github.com/pentecost/pentecost/bench/internal/baseline"
 	"github.com/pentecost/pentecost/server"
 )
 

@@ -98,7 +98,7 @@ func Dial(ctx context.Context, url string, opts DialOptions) (*Conn, error) {
 }
 
 // handshakeError reads a refused upgrade: the HTTP error body of
-// PROTOCOL.md section 6 when there is one.
+// docs/protocol.md, "HTTP session API" when there is one.
 func handshakeError(resp *http.Response) error {
 	se := &ServerError{Status: resp.StatusCode, Message: http.StatusText(resp.StatusCode)}
 	if resp.Body != nil {

@@ -50,7 +50,7 @@ type GapStats struct {
 	Restarts   int64 // sequence jumps too large to be gaps: a new stream
 }
 
-// GapTracker follows the sequence numbers of one audio stream (PROTOCOL.md
+// GapTracker follows the sequence numbers of one audio stream (docs/protocol.md
 // section 5) and classifies each chunk: new, duplicate, or late, and reports
 // the gaps before new ones. Numbers compare in serial arithmetic, so the
 // uint32 wrap-around is a step like any other.

@@ -72,7 +72,7 @@ func JoinListener(ctx context.Context, base string, p ListenParams) (*Conn, Even
 	return open(ctx, base, q, p.Dial, protocol.TypeSessionJoined)
 }
 
-// RefreshParams describe a new-connection refresh (PROTOCOL.md section 3).
+// RefreshParams describe a new-connection refresh (docs/protocol.md, "Connecting to /ws").
 type RefreshParams struct {
 	SessionID string
 	Role      string // protocol.RoleSpeaker or protocol.RoleListener

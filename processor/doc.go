@@ -1,5 +1,5 @@
 // Package processor is Pentecost's reference translation processor: the
-// engine that attaches to a server as a processor (PROTOCOL.md section 9),
+// engine that attaches to a server as a processor (docs/protocol.md, "Processors"),
 // runs one Worker per (session, target language) the server assigns it,
 // feeds each the session's source audio and publishes what it produces as
 // translated audio and captions.

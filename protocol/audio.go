@@ -7,7 +7,7 @@ import (
 )
 
 // AudioHeaderSize is the length of the header before every audio chunk the
-// server sends (PROTOCOL.md section 5).
+// server sends (docs/protocol.md, "Audio and binary frames").
 const AudioHeaderSize = 16
 
 // AudioVersion is byte 0 of every audio frame.

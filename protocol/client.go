@@ -88,7 +88,7 @@ func CanonicalAction(a string) string {
 }
 
 // DecodeClient parses one client text frame. Errors are *pentecost.Error with
-// the codes of PROTOCOL.md section 11: INVALID_MESSAGE for anything that is
+// the codes of docs/protocol.md: INVALID_MESSAGE for anything that is
 // not a JSON object, MISSING_PARAMETER when action is absent, and
 // INVALID_PARAMETER (naming the field) when a field has the wrong type.
 func DecodeClient(b []byte) (*ClientMessage, error) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
-	"github.com/pentecost/pentecost/redis"
+	"github.com/pentecost/pentecost/internal/redis"
 )
 
 // cluster bundles a node's Redis parts and implements sessions.Cluster.

@@ -6,11 +6,11 @@ package server
 import (
 	"time"
 
+	"github.com/pentecost/pentecost/internal/ws"
 	"github.com/pentecost/pentecost/sessions"
-	"github.com/pentecost/pentecost/ws"
 )
 
-// Config is every knob of a node; the names follow PROTOCOL.md section 10.
+// Config is every knob of a node; the names follow docs/configuration.md.
 type Config struct {
 	Addr        string
 	DataDir     string

@@ -16,14 +16,14 @@ import (
 
 	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/auth"
-	"github.com/pentecost/pentecost/bolt"
-	"github.com/pentecost/pentecost/httpapi"
 	"github.com/pentecost/pentecost/hub"
-	"github.com/pentecost/pentecost/metrics"
-	"github.com/pentecost/pentecost/ratelimit"
+	"github.com/pentecost/pentecost/internal/bolt"
+	"github.com/pentecost/pentecost/internal/httpapi"
+	"github.com/pentecost/pentecost/internal/metrics"
+	"github.com/pentecost/pentecost/internal/ratelimit"
+	"github.com/pentecost/pentecost/internal/ws"
 	"github.com/pentecost/pentecost/sessionid"
 	"github.com/pentecost/pentecost/sessions"
-	"github.com/pentecost/pentecost/ws"
 )
 
 // Server is one assembled node.

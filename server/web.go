@@ -3,7 +3,7 @@ package server
 import (
 	"net/http"
 
-	"github.com/pentecost/pentecost/web"
+	"github.com/pentecost/pentecost/internal/web"
 )
 
 // registerWeb serves the browser apps (package web): the listener app at /

@@ -11,7 +11,7 @@ import (
 	"github.com/pentecost/pentecost"
 )
 
-// DefaultAttempts is how many taken IDs New tolerates (PROTOCOL.md section 2).
+// DefaultAttempts is how many taken IDs New tolerates (docs/protocol.md, "Session IDs").
 const DefaultAttempts = 10
 
 // maxDraws bounds the redraws after a blacklist hit. With the curated lists no

@@ -1,5 +1,5 @@
 // Package sessionid makes and checks session IDs of the form
-// adjective-noun-NNN (PROTOCOL.md section 2), e.g. golden-eagle-427.
+// adjective-noun-NNN (docs/protocol.md, "Session IDs"), e.g. golden-eagle-427.
 package sessionid
 
 import (

@@ -36,7 +36,7 @@ type Config struct {
 	Queue           hub.QueueOptions
 }
 
-// DefaultConfig returns the defaults of PROTOCOL.md section 8.
+// DefaultConfig returns the defaults of docs/protocol.md, "Limits and rate limits".
 func DefaultConfig() Config {
 	return Config{
 		MaxListeners:    500,

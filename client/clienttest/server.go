@@ -1,5 +1,5 @@
 // Package clienttest is a fake Pentecost server for tests of clients: it
-// speaks just enough of PROTOCOL.md (create, attach, join, refresh, audio
+// speaks just enough of docs/protocol.md (create, attach, join, refresh, audio
 // fan-out with the 16-byte header, endSession, connect-time errors) and lets
 // a test inject faults: refresh requests, dropped connections, skipped
 // sequence numbers. It is not the real server and checks little.
@@ -109,7 +109,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.readLoop(c)
 }
 
-// admit runs the connect-time part of PROTOCOL.md section 3.
+// admit runs the connect-time part of docs/protocol.md, "Connecting to /ws".
 func (s *Server) admit(c *conn, q map[string][]string, token string) bool {
 	get := func(k string) string {
 		if v := q[k]; len(v) > 0 {

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/pentecost/pentecost/client"
+	"github.com/pentecost/pentecost/internal/wav"
 	"github.com/pentecost/pentecost/protocol"
-	"github.com/pentecost/pentecost/wav"
 )
 
 // listenConfig is the command line of `pentecost listen`.

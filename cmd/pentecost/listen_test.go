@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/pentecost/pentecost/client"
-	"github.com/pentecost/pentecost/wav"
+	"github.com/pentecost/pentecost/internal/wav"
 )
 
 func TestParseListen(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pentecost/pentecost/wav"
+	"github.com/pentecost/pentecost/internal/wav"
 )
 
 func freeAddr(t *testing.T) string {

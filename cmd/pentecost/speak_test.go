@@ -14,7 +14,7 @@ import (
 
 	"github.com/pentecost/pentecost/client"
 	"github.com/pentecost/pentecost/client/clienttest"
-	"github.com/pentecost/pentecost/wav"
+	"github.com/pentecost/pentecost/internal/wav"
 )
 
 func cliTestCtx(t *testing.T) context.Context {

@@ -1,0 +1,152 @@
+// Helpers shared by the speaker and listener apps.
+
+/** The session ID format of docs/protocol.md, "Session IDs". */
+export const SESSION_ID_RE = /^[a-z]+-[a-z]+-[1-9][0-9]{2}$/;
+
+/**
+ * checkSessionId classifies what a user has typed so far: 'empty',
+ * 'partial' (a prefix of a valid ID), 'invalid' or 'ok'.
+ */
+export function checkSessionId(s) {
+  if (s === '') return 'empty';
+  if (s.length <= 64 && SESSION_ID_RE.test(s)) return 'ok';
+  if (s.length < 64 && /^[a-z]+(-([a-z]+(-([1-9][0-9]{0,1})?)?)?)?$/.test(s)) return 'partial';
+  return 'invalid';
+}
+
+/** normalizeSessionId forgives what phones and people add while typing. */
+export function normalizeSessionId(s) {
+  return s.toLowerCase().replace(/[\s_–—]+/g, '-').replace(/^-+/, '');
+}
+
+/** wsURL is the /ws endpoint on this host with the given query. */
+export function wsURL(params) {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, v);
+  return `${scheme}//${location.host}/ws?${q}`;
+}
+
+/**
+ * backoff returns the wait before reconnect attempt n (0-based): exponential
+ * from base to max, with full jitter in [d/2, d] so that a crowd of
+ * listeners does not come back in lockstep after a server restart.
+ */
+export function backoff(n, base = 500, max = 15000) {
+  const d = Math.min(max, base * 2 ** Math.min(n, 10));
+  return Math.round(d / 2 + Math.random() * (d / 2));
+}
+
+/**
+ * The counters the browser tests read (window.pentecostStats). Apps add
+ * their own fields; every field is plain data.
+ */
+export function stats(init) {
+  const s = Object.assign({ state: 'idle', app: '', reconnects: 0, refreshes: 0, errors: [], cspViolations: [] }, init);
+  window.pentecostStats = s;
+  // Anything the Content-Security-Policy blocks is a bug in the apps.
+  document.addEventListener('securitypolicyviolation', (e) => {
+    s.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`);
+  });
+  return s;
+}
+
+/** fetchLanguages reads GET /languages: [{code, name, nativeName}]. */
+export async function fetchLanguages() {
+  const r = await fetch('/languages', { headers: { Accept: 'application/json' } });
+  if (!r.ok) throw new Error(`GET /languages: ${r.status}`);
+  const body = await r.json();
+  return body.languages || [];
+}
+
+/** displayName is a language's name in the UI language, or ''. */
+export function displayName(code, uiLang) {
+  try {
+    return new Intl.DisplayNames([uiLang], { type: 'language' }).of(code) || '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * languageName shows a code by its own name, followed by its name in the UI
+ * language when that differs: "Español (Spanish)".
+ */
+export function languageName(languages, code, uiLang = 'en') {
+  const l = languages.find((x) => x.code === code);
+  if (!l) return displayName(code, uiLang) || code;
+  const local = displayName(code, uiLang) || l.name;
+  return l.nativeName.toLowerCase() === local.toLowerCase() ? l.nativeName : `${l.nativeName} (${local})`;
+}
+
+/** fillLanguages fills a <select> with languages, native names first. */
+export function fillLanguages(select, languages, value) {
+  select.replaceChildren(...languages.map((l) => new Option(l.nativeName === l.name ? l.name : `${l.nativeName} — ${l.name}`, l.code)));
+  if (value) select.value = value;
+}
+
+/** browserLanguage picks the first of the browser's languages that is supported. */
+export function browserLanguage(languages, fallback = 'en') {
+  const codes = new Set(languages.map((l) => l.code));
+  for (const l of navigator.languages || [navigator.language]) {
+    const c = String(l || '').toLowerCase().slice(0, 2);
+    if (codes.has(c)) return c;
+  }
+  return codes.has(fallback) ? fallback : (languages[0] && languages[0].code) || fallback;
+}
+
+/** $ is getElementById. */
+export const $ = (id) => document.getElementById(id);
+
+/** show displays exactly one of the given sections. */
+export function showOnly(sections, visible) {
+  for (const s of sections) s.hidden = s !== visible;
+}
+
+/** closeInfo turns a close event into {code, reason} for the state logic. */
+export function closeInfo(ev) {
+  return { code: ev.code, reason: ev.reason || '' };
+}
+
+/** decodeJWT returns a token's payload without verifying it (display only). */
+export function decodeJWT(token) {
+  const parts = token.split('.');
+  if (parts.length !== 3) return null;
+  try {
+    const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+    const json = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0))));
+  } catch {
+    return null;
+  }
+}
+
+/** Heartbeats every 30 s keep the connection fresh (docs/protocol.md, "Limits and rate limits"). */
+export const HEARTBEAT_MS = 30000;
+
+/** send sends a JSON message if the socket is open. */
+export function sendJSON(ws, msg) {
+  if (ws && ws.readyState === WebSocket.OPEN) {
+    ws.send(JSON.stringify(msg));
+    return true;
+  }
+  return false;
+}
+
+// heartbeat keeps a heartbeat going on whichever connection current()
+// returns (null for none), every HEARTBEAT_MS while started.
+export function heartbeat(current) {
+  let timer = 0;
+  const stop = () => {
+    clearInterval(timer);
+    timer = 0;
+  };
+  const start = () => {
+    stop();
+    timer = setInterval(() => {
+      const c = current();
+      if (c) sendJSON(c.ws, { action: 'heartbeat', timestamp: Date.now() });
+    }, HEARTBEAT_MS);
+  };
+  return { start, stop };
+}
