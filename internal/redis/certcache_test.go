@@ -1,0 +1,35 @@
+package redis
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/pentecost/pentecost/internal/autotls/cachetest"
+)
+
+func TestCertCacheConformance(t *testing.T) {
+	cachetest.Run(t, func(t *testing.T) autocert.Cache { return NewCertCache(testClient(t)) })
+}
+
+// A challenge answer left by a node that crashed mid-order expires; the
+// certificates and the account key do not.
+func TestCertCacheChallengeAnswersExpire(t *testing.T) {
+	c := testClient(t)
+	cc := NewCertCache(c)
+	ctx := context.Background()
+	for name, want := range map[string]bool{"tok+http-01": true, "live.example.org+token": true, "live.example.org": false, "acme_account+key": false} {
+		if err := cc.Put(ctx, name, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		ttl, err := c.rdb.TTL(ctx, c.key("acme", name)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ttl > 0 && ttl <= time.Hour; got != want {
+			t.Errorf("%s: TTL %v, want expiring=%v", name, ttl, want)
+		}
+	}
+}
