@@ -9,7 +9,10 @@ import (
 
 // registerLinks serves GET /links (package links): the base URLs the
 // speaker page offers its listeners.
-func (s *Server) registerLinks(mux *http.ServeMux) {
-	s.links = &links.Handler{Scheme: Scheme(s.cfg), Interfaces: lan.System, Logger: s.log}
+func (s *Server) registerLinks(mux *http.ServeMux, ifs lan.Source) {
+	if ifs == nil {
+		ifs = lan.System
+	}
+	s.links = &links.Handler{Scheme: Scheme(s.cfg), Interfaces: ifs, Logger: s.log}
 	mux.Handle("GET /links", s.links)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pentecost/pentecost/hub"
 	"github.com/pentecost/pentecost/internal/bolt"
 	"github.com/pentecost/pentecost/internal/httpapi"
+	"github.com/pentecost/pentecost/internal/lan"
 	"github.com/pentecost/pentecost/internal/links"
 	"github.com/pentecost/pentecost/internal/metrics"
 	"github.com/pentecost/pentecost/internal/ratelimit"
@@ -51,6 +52,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Store replaces the embedded store (tests of store failures).
 	Store pentecost.SessionStore
+	// Interfaces lists the network interfaces for GET /links (nil: the
+	// machine's).
+	Interfaces lan.Source
 }
 
 // New assembles a node. It opens the state store and the token verifier and
@@ -228,7 +232,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	api.Register(mux)
 	mux.Handle("GET /metrics", m.Handler())
 	registerWeb(mux)
-	s.registerLinks(mux)
+	s.registerLinks(mux, o.Interfaces)
 	s.handler = securityHeaders(mux)
 	s.http = &http.Server{
 		Handler:           s.handler,
