@@ -305,5 +305,9 @@ func (m *Manager) redirect(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusPermanentRedirect
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, target+r.URL.RequestURI(), code)
+	uri := r.URL.RequestURI()
+	if !strings.HasPrefix(uri, "/") { // "OPTIONS *", or a garbled request line
+		uri = "/"
+	}
+	http.Redirect(w, r, target+uri, code)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -153,4 +154,37 @@ func TestFailuresWarnWithoutTheEmail(t *testing.T) {
 	if _, err := m.getCertificate(&tls.ClientHelloInfo{ServerName: "live.example.org"}); err == nil || errors.Is(err, autocert.ErrCacheMiss) {
 		t.Fatalf("want the order's failure, got %v", err)
 	}
+}
+
+// Whatever Host and path a client sends to the HTTP listener, the redirect
+// goes to one of the domains over HTTPS, never to a name the client chose.
+func FuzzRedirect(f *testing.F) {
+	for _, s := range [][2]string{
+		{"live.example.org", "/listen/x?lang=es"}, {"evil.example", "//evil.example/"}, {"live.example.org:80", "/a/../b"},
+		{"WWW.EXAMPLE.ORG.", "/?q=%0d%0aSet-Cookie:x"}, {"[::1]:80", "/"}, {"", "*"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	m, err := New(Config{Domains: []string{"live.example.org", "www.example.org"}, CA: "https://127.0.0.1:1/dir", Cache: autocert.DirCache(f.TempDir())})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := m.HTTPHandler()
+	f.Fuzz(func(t *testing.T, host, path string) {
+		r, err := http.NewRequest("GET", "http://x/", nil)
+		if err != nil {
+			t.Skip()
+		}
+		r.Host = host
+		r.URL.Path = path
+		if strings.HasPrefix(path, "/.well-known/acme-challenge/") {
+			return
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		loc := w.Header().Get("Location")
+		if !strings.HasPrefix(loc, "https://live.example.org/") && !strings.HasPrefix(loc, "https://www.example.org/") {
+			t.Fatalf("Host %q path %q redirected to %q", host, path, loc)
+		}
+	})
 }
