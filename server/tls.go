@@ -50,16 +50,17 @@ func checkTLS(cfg Config) error {
 }
 
 // newTLS builds the node's TLS setup; with ACME, the certificates are kept
-// in Redis in cluster mode (client non-nil) so every node shares them, and
-// in <data dir>/acme otherwise.
+// in Redis in cluster mode (client non-nil), so every node shares them and
+// one node at a time orders, and in <data dir>/acme otherwise.
 func newTLS(cfg Config, client *redis.Client, log *slog.Logger) (*tlsSetup, error) {
 	t := &tlsSetup{certFile: cfg.TLSCert, keyFile: cfg.TLSKey}
 	if len(cfg.ACMEDomains) == 0 {
 		return t, nil
 	}
 	var cache autocert.Cache = autocert.DirCache(filepath.Join(cfg.DataDir, "acme"))
+	var lock autotls.OrderLock = autotls.NewLocalLock()
 	if client != nil {
-		cache = redis.NewCertCache(client)
+		cache, lock = redis.NewCertCache(client), redis.NewOrderLock(client)
 	}
 	m, err := autotls.New(autotls.Config{
 		Domains: cfg.ACMEDomains,
@@ -67,6 +68,7 @@ func newTLS(cfg Config, client *redis.Client, log *slog.Logger) (*tlsSetup, erro
 		CA:      cfg.ACMECA,
 		CARoot:  cfg.ACMECARoot,
 		Cache:   cache,
+		Lock:    lock,
 		Logger:  log,
 	})
 	if err != nil {

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"flag"
 	"io"
 	"net"
@@ -16,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/pentecost/pentecost/internal/pebbletest"
 	"github.com/pentecost/pentecost/server"
 )
@@ -25,17 +29,31 @@ const testDomain = "pentecost.test"
 // acmeServe starts serve with ACME against Pebble for testDomain, on a
 // loopback port, and waits until the certificate is ready (obtained at
 // start-up, or loaded from the data dir).
-func acmeServe(t *testing.T, p *pebbletest.Pebble, dataDir, httpAddr string) (addr string, out, logs *syncBuffer, stop func() int) {
+func acmeServe(t *testing.T, p *pebbletest.Pebble, dataDir, httpAddr string, extra ...string) (addr string, out, logs *syncBuffer, stop func() int) {
+	t.Helper()
+	addr, out, logs, stop = acmeStart(t, p, dataDir, httpAddr, extra...)
+	waitCertificate(t, logs)
+	return addr, out, logs, stop
+}
+
+// acmeStart starts serve with ACME and returns once it listens.
+func acmeStart(t *testing.T, p *pebbletest.Pebble, dataDir, httpAddr string, extra ...string) (addr string, out, logs *syncBuffer, stop func() int) {
 	t.Helper()
 	addr = freeAddr(t)
+	args := append([]string{"--acme-domain", testDomain, "--acme-email", "pastor@example.org", "--acme-ca", p.Directory,
+		"--acme-ca-root", p.RootFile, "--acme-http-addr", httpAddr}, extra...)
 	out, logs, stop = startServeAt(t, addr, dataDir, func() error {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
 		}
 		return err
-	}, "--acme-domain", testDomain, "--acme-email", "pastor@example.org", "--acme-ca", p.Directory,
-		"--acme-ca-root", p.RootFile, "--acme-http-addr", httpAddr)
+	}, args...)
+	return addr, out, logs, stop
+}
+
+func waitCertificate(t *testing.T, logs *syncBuffer) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(logs.String(), `"msg":"acme: certificate ready"`) {
 		if time.Now().After(deadline) {
@@ -43,7 +61,6 @@ func acmeServe(t *testing.T, p *pebbletest.Pebble, dataDir, httpAddr string) (ad
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return addr, out, logs, stop
 }
 
 // httpsClient reaches addr as https://pentecost.test (the name resolved to
@@ -261,5 +278,44 @@ func TestServeACMEFlagsAndEnvironment(t *testing.T) {
 	}
 	if d := server.Defaults(); d.ACMECA != "https://acme-v02.api.letsencrypt.org/directory" || d.ACMEHTTPAddr != ":80" {
 		t.Fatalf("defaults: %q %q", d.ACMECA, d.ACMEHTTPAddr)
+	}
+}
+
+// Cluster mode: two nodes that start together on one Redis order one
+// certificate between them (the order lock), and both serve it (the shared
+// cache).
+func TestServeACMEClusterSharesOneCertificate(t *testing.T) {
+	url := os.Getenv("PENTECOST_TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("PENTECOST_TEST_REDIS_URL is not set: cluster ACME test skipped (CI sets it)")
+	}
+	p := pebbletest.Start(t)
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	prefix := "pentecost-test-acme-" + hex.EncodeToString(rnd[:]) + ":"
+	t.Cleanup(func() {
+		opts, err := goredis.ParseURL(url)
+		if err != nil {
+			return
+		}
+		rdb := goredis.NewClient(opts)
+		defer rdb.Close()
+		ctx := context.Background()
+		if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
+	})
+	cluster := []string{"--redis-url", url, "--redis-prefix", prefix, "--jwt-secret", "0123456789abcdef0123456789abcdef"}
+	addr1, _, logs1, _ := acmeStart(t, p, t.TempDir(), "", cluster...)
+	addr2, _, logs2, _ := acmeStart(t, p, t.TempDir(), "", cluster...)
+	waitCertificate(t, logs1)
+	waitCertificate(t, logs2)
+	roots := p.IssuingRoots(t)
+	c1, c2 := servedChain(t, addr1, testDomain, roots), servedChain(t, addr2, testDomain, roots)
+	if !bytes.Equal(c1[0], c2[0]) {
+		t.Fatal("the two nodes serve different certificates")
+	}
+	if n := p.Orders(); n != 1 {
+		t.Fatalf("pebble saw %d orders from two nodes, want 1", n)
 	}
 }

@@ -50,6 +50,9 @@ type Config struct {
 	CARoot string
 	// Cache keeps the account key and the certificates.
 	Cache autocert.Cache
+	// Lock serialises first orders among everything sharing Cache
+	// (NewLocalLock on a single node).
+	Lock OrderLock
 	// Logger gets ready certificates and failures, never the email.
 	Logger *slog.Logger
 }
@@ -62,15 +65,19 @@ type Manager struct {
 	log     *slog.Logger
 	port    atomic.Int32 // the HTTPS port, for redirects
 
+	lock    OrderLock
+	orderMu sync.Mutex // one first order at a time on this node
+
 	mu     sync.Mutex
 	warned map[string]time.Time // domain -> last failure logged
+	ready  map[string]bool      // domains that had a certificate once
 }
 
 // New checks cfg and builds the manager. Nothing is ordered until a
 // handshake or Obtain asks.
 func New(cfg Config) (*Manager, error) {
-	if cfg.Cache == nil {
-		return nil, errors.New("autotls: no certificate cache")
+	if cfg.Cache == nil || cfg.Lock == nil {
+		return nil, errors.New("autotls: no certificate cache or order lock")
 	}
 	domains, roots, err := check(cfg)
 	if err != nil {
@@ -91,6 +98,8 @@ func New(cfg Config) (*Manager, error) {
 		email:   cfg.Email,
 		log:     log,
 		warned:  map[string]time.Time{},
+		ready:   map[string]bool{},
+		lock:    cfg.Lock,
 		m: &autocert.Manager{
 			// Giving --acme-domain is agreeing to the CA's terms
 			// (docs/operations.md says so).
@@ -216,18 +225,35 @@ func (m *Manager) TLSConfig() *tls.Config {
 // at debug only: scanners send those all day) and the account email
 // scrubbed from the error the TLS layer may log.
 func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	name := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
+	ours := slices.Contains(m.domains, name)
+	probe := len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acme.ALPNProto
+	if ours && !probe && !m.isReady(name) {
+		// The first certificate of a domain: one order at a time, here
+		// and (in a cluster) on every node. The CA's TLS-ALPN-01 probe
+		// never waits for the lock: the holder's order needs it.
+		release, err := m.lockOrder(hello, name)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	c, err := m.m.GetCertificate(hello)
 	if err == nil {
+		if ours && !probe {
+			m.mu.Lock()
+			m.ready[name] = true
+			m.mu.Unlock()
+		}
 		return c, nil
 	}
-	name := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
 	err = errors.New(m.scrub(err.Error()))
-	if !slices.Contains(m.domains, name) {
+	if !ours {
 		m.log.Debug("tls: refused a handshake for a name that is not an --acme-domain", "err", err)
 		return nil, err
 	}
-	if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acme.ALPNProto {
-		return nil, err // a challenge probe; the order reports its own failure
+	if probe {
+		return nil, err // the order reports its own failure
 	}
 	m.mu.Lock()
 	last, ok := m.warned[name]
@@ -240,6 +266,30 @@ func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 		m.mu.Unlock()
 	}
 	return nil, err
+}
+
+func (m *Manager) isReady(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ready[name]
+}
+
+// lockOrder takes this node's order mutex, then the shared lock; it waits
+// at most as long as an order may take.
+func (m *Manager) lockOrder(hello *tls.ClientHelloInfo, name string) (func(), error) {
+	ctx := hello.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 6*time.Minute)
+	defer cancel()
+	m.orderMu.Lock()
+	release, err := m.lock.Lock(ctx, name)
+	if err != nil {
+		m.orderMu.Unlock()
+		return nil, fmt.Errorf("acme: wait for the order of %s: %w", name, err)
+	}
+	return func() { release(); m.orderMu.Unlock() }, nil
 }
 
 // scrub removes the account email from a CA's message (some CAs quote it).

@@ -51,11 +51,11 @@ func TestNewRefusesBadFlags(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		"no domain":       {Config{Cache: cache}, "--acme-domain"},
-		"bad email":       {Config{Domains: []string{"a.example.org"}, Email: "nobody", Cache: cache}, "--acme-email"},
-		"bad CA":          {Config{Domains: []string{"a.example.org"}, CA: "acme.example.org/dir", Cache: cache}, "--acme-ca"},
-		"missing CA root": {Config{Domains: []string{"a.example.org"}, CARoot: filepath.Join(dir, "none.pem"), Cache: cache}, "--acme-ca-root"},
-		"CA root not PEM": {Config{Domains: []string{"a.example.org"}, CARoot: notPEM, Cache: cache}, "no PEM certificate"},
+		"no domain":       {Config{Cache: cache, Lock: NewLocalLock()}, "--acme-domain"},
+		"bad email":       {Config{Domains: []string{"a.example.org"}, Email: "nobody", Cache: cache, Lock: NewLocalLock()}, "--acme-email"},
+		"bad CA":          {Config{Domains: []string{"a.example.org"}, CA: "acme.example.org/dir", Cache: cache, Lock: NewLocalLock()}, "--acme-ca"},
+		"missing CA root": {Config{Domains: []string{"a.example.org"}, CARoot: filepath.Join(dir, "none.pem"), Cache: cache, Lock: NewLocalLock()}, "--acme-ca-root"},
+		"CA root not PEM": {Config{Domains: []string{"a.example.org"}, CARoot: notPEM, Cache: cache, Lock: NewLocalLock()}, "no PEM certificate"},
 	} {
 		if _, err := New(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, c.want)
@@ -65,7 +65,7 @@ func TestNewRefusesBadFlags(t *testing.T) {
 
 func newManager(t *testing.T, log *slog.Logger, domains ...string) *Manager {
 	t.Helper()
-	m, err := New(Config{Domains: domains, Email: "pastor@example.org", CA: "https://127.0.0.1:1/dir", Cache: autocert.DirCache(t.TempDir()), Logger: log})
+	m, err := New(Config{Domains: domains, Email: "pastor@example.org", CA: "https://127.0.0.1:1/dir", Cache: autocert.DirCache(t.TempDir()), Lock: NewLocalLock(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func FuzzRedirect(f *testing.F) {
 	} {
 		f.Add(s[0], s[1])
 	}
-	m, err := New(Config{Domains: []string{"live.example.org", "www.example.org"}, CA: "https://127.0.0.1:1/dir", Cache: autocert.DirCache(f.TempDir())})
+	m, err := New(Config{Domains: []string{"live.example.org", "www.example.org"}, CA: "https://127.0.0.1:1/dir", Cache: autocert.DirCache(f.TempDir()), Lock: NewLocalLock()})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -13,3 +13,10 @@ import (
 func TestDirCacheConformance(t *testing.T) {
 	cachetest.Run(t, func(t *testing.T) autocert.Cache { return autocert.DirCache(t.TempDir()) })
 }
+
+func TestLocalLockConformance(t *testing.T) {
+	cachetest.RunLock(t, func(t *testing.T) (cachetest.Locker, cachetest.Locker) {
+		l := NewLocalLock()
+		return l, l
+	})
+}

@@ -57,7 +57,7 @@ func TestPebbleObtainsAndCaches(t *testing.T) {
 	p := pebbletest.Start(t)
 	cache := autocert.DirCache(t.TempDir())
 	newM := func() *Manager {
-		m, err := New(Config{Domains: []string{"pentecost.test"}, CA: p.Directory, CARoot: p.RootFile, Cache: cache})
+		m, err := New(Config{Domains: []string{"pentecost.test"}, CA: p.Directory, CARoot: p.RootFile, Cache: cache, Lock: NewLocalLock()})
 		if err != nil {
 			t.Fatal(err)
 		}

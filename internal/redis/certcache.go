@@ -2,9 +2,12 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -60,4 +63,57 @@ func (cc *CertCache) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("redis: acme cache delete: %w", err)
 	}
 	return nil
+}
+
+// OrderLock is the cluster's autotls.OrderLock: a Redis key set with NX,
+// held at most lockTTL (longer than an order may take, so a crashed
+// holder's lock lapses) and released only by its holder.
+type OrderLock struct {
+	c    *Client
+	ttl  time.Duration
+	poll time.Duration
+}
+
+const lockTTL = 6 * time.Minute
+
+// NewOrderLock returns the order lock on c.
+func NewOrderLock(c *Client) *OrderLock {
+	return &OrderLock{c: c, ttl: lockTTL, poll: 250 * time.Millisecond}
+}
+
+var unlockScript = goredis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("DEL", KEYS[1])
+end
+return 0`)
+
+// Lock implements autotls.OrderLock, polling while another node holds it.
+func (l *OrderLock) Lock(ctx context.Context, name string) (func(), error) {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	key := l.c.key("acme-lock", name)
+	for {
+		ok, err := l.c.rdb.SetNX(ctx, key, token, l.ttl).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redis: acme order lock: %w", err)
+		}
+		if ok {
+			var once sync.Once
+			return func() {
+				once.Do(func() {
+					rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					defer cancel()
+					_ = unlockScript.Run(rctx, l.c.rdb, []string{key}, token).Err()
+				})
+			}, nil
+		}
+		t := time.NewTimer(l.poll)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
 }

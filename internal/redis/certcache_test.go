@@ -33,3 +33,30 @@ func TestCertCacheChallengeAnswersExpire(t *testing.T) {
 		}
 	}
 }
+
+// Two nodes on one Redis: the order lock passes the same suite as a single
+// node's.
+func TestOrderLockConformance(t *testing.T) {
+	cachetest.RunLock(t, func(t *testing.T) (cachetest.Locker, cachetest.Locker) {
+		c := testClient(t)
+		return NewOrderLock(c), NewOrderLock(c)
+	})
+}
+
+// A node that crashed holding the lock does not block the others for
+// longer than the lock's lifetime.
+func TestOrderLockLapses(t *testing.T) {
+	c := testClient(t)
+	crashed := &OrderLock{c: c, ttl: 300 * time.Millisecond, poll: 20 * time.Millisecond}
+	if _, err := crashed.Lock(context.Background(), "live.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	other := &OrderLock{c: c, ttl: lockTTL, poll: 20 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	release, err := other.Lock(ctx, "live.example.org")
+	if err != nil {
+		t.Fatalf("the lapsed lock was not handed over: %v", err)
+	}
+	release()
+}

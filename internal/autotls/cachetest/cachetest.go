@@ -1,6 +1,7 @@
-// Package cachetest is the conformance suite of autocert.Cache
-// implementations: the directory cache of a single node and the Redis one of
-// a cluster must behave the same for autocert.
+// Package cachetest is the conformance suite of the certificate cache
+// (autocert.Cache) and of the order lock (autotls.OrderLock): the single
+// node's (a directory, a keyed mutex) and the cluster's (Redis) must behave
+// the same for autocert.
 package cachetest
 
 import (
@@ -8,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/acme/autocert"
 )
@@ -61,5 +63,55 @@ func Run(t *testing.T, newCache func(t *testing.T) autocert.Cache) {
 		if got, _ := c.Get(ctx, "a.example"); string(got) != "a" {
 			t.Fatalf("a.example = %q", got)
 		}
+	})
+}
+
+// Locker is what RunLock checks (autotls.OrderLock, declared here again so
+// the suite does not import the package it tests).
+type Locker interface {
+	Lock(ctx context.Context, key string) (release func(), err error)
+}
+
+// RunLock checks an order lock: newLocks returns two handles on one fresh
+// lock space (two nodes sharing a Redis, or one process twice).
+func RunLock(t *testing.T, newLocks func(t *testing.T) (Locker, Locker)) {
+	t.Run("ExcludesAndHandsOver", func(t *testing.T) {
+		a, b := newLocks(t)
+		ctx := context.Background()
+		release, err := a.Lock(ctx, "live.example.org")
+		if err != nil {
+			t.Fatal(err)
+		}
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		if _, err := b.Lock(short, "live.example.org"); err == nil {
+			t.Fatal("the lock was taken twice")
+		}
+		// Another key is independent.
+		r2, err := b.Lock(ctx, "www.example.org")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2()
+		got := make(chan error, 1)
+		go func() {
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			rb, err := b.Lock(wctx, "live.example.org")
+			if err == nil {
+				rb()
+			}
+			got <- err
+		}()
+		release()
+		if err := <-got; err != nil {
+			t.Fatalf("the waiter did not get the released lock: %v", err)
+		}
+		release() // a second release is harmless
+		r3, err := a.Lock(ctx, "live.example.org")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r3()
 	})
 }
