@@ -241,7 +241,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 * 1024,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ErrorLog:          httpErrorLog(s.log.Handler()),
 	}
 	s.http.TLSConfig = s.tls.tlsConfig()
 	return s, nil

@@ -83,7 +83,7 @@ func newTLS(cfg Config, client *redis.Client, log *slog.Logger) (*tlsSetup, erro
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    16 * 1024,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:          httpErrorLog(log.Handler()),
 	}
 	return t, nil
 }
