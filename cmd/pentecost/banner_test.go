@@ -32,6 +32,23 @@ func fakeLAN(t *testing.T, withWiFi bool) {
 	t.Cleanup(func() { lanInterfaces = old })
 }
 
+// startServeEverywhere runs serve on every interface (--addr :PORT), as
+// phones need, and returns its loopback address, the port, its output and
+// its logs.
+func startServeEverywhere(t *testing.T) (addr, port string, out, logs *syncBuffer) {
+	t.Helper()
+	addr = freeAddr(t)
+	_, port, _ = net.SplitHostPort(addr)
+	out, logs, _ = startServeAt(t, ":"+port, t.TempDir(), func() error {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	})
+	return addr, port, out, logs
+}
+
 var tokenRe = regexp.MustCompile(`#token=(eyJ[A-Za-z0-9_.-]+)`)
 
 // A laptop on the venue's Wi-Fi: serve prints the Wi-Fi address for the
@@ -39,15 +56,7 @@ var tokenRe = regexp.MustCompile(`#token=(eyJ[A-Za-z0-9_.-]+)`)
 // where the browser allows the microphone; the token never reaches the logs.
 func TestServePrintsLANLinks(t *testing.T) {
 	fakeLAN(t, true)
-	addr := freeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	out, logs, _ := startServeAt(t, ":"+port, t.TempDir(), func() error {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err
-	})
+	addr, port, out, logs := startServeEverywhere(t)
 	text := out.String()
 	wifi := "  http://192.168.1.20:" + port + "/\n"
 	docker := "  http://172.17.0.1:" + port + "/   (another network of this machine)\n"
@@ -93,15 +102,7 @@ func TestServePrintsLANLinks(t *testing.T) {
 // Only loopback: a visible warning on the terminal and in the log.
 func TestServeWarnsWithoutALANAddress(t *testing.T) {
 	fakeLAN(t, false)
-	addr := freeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	out, logs, _ := startServeAt(t, ":"+port, t.TempDir(), func() error {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err
-	})
+	_, _, out, logs := startServeEverywhere(t)
 	if !strings.Contains(out.String(), "WARNING: phones cannot reach this server: this machine has no LAN address") {
 		t.Errorf("no warning:\n%s", out.String())
 	}
