@@ -63,6 +63,8 @@ func (s *Service) Create(ctx context.Context, owner string, p CreateParams) (*pe
 		Broadcast:      pentecost.BroadcastState{IsActive: true, Volume: 1, LastStateChange: now.UnixMilli()},
 		CreatedAt:      now,
 		UpdatedAt:      now,
+		// This node holds the session until a speaker attaches.
+		SpeakerNode: s.node,
 	}
 	if s.cfg.MaxDuration > 0 {
 		rec.ExpiresAt = now.Add(s.cfg.MaxDuration)
@@ -77,9 +79,7 @@ func (s *Service) Create(ctx context.Context, owner string, p CreateParams) (*pe
 		}
 		return nil, unavailable(err)
 	}
-	if _, err := s.liveFor(ctx, rec); err != nil {
-		return nil, err
-	}
+	s.liveFor(rec)
 	s.obs.SessionCreated(s.clock.Since(started))
 	s.log.Info("session created", "sessionId", rec.ID, "sourceLanguage", rec.SourceLanguage)
 	return rec.Clone(), nil
