@@ -22,15 +22,15 @@ import (
 // Config holds the rules' knobs; every duration is configurable so tests run
 // hours of session life in milliseconds.
 type Config struct {
-	MaxListeners    int           // per session; 0 = no cap
-	SpeakerGrace    time.Duration // reconnect window after a speaker's unexpected drop
-	StartTimeout    time.Duration // a session never attached by its speaker ends after this
-	MaxDuration     time.Duration // 0 = unlimited
-	EndedRetention  time.Duration // ended sessions read as ended, and keep their ID, this long
-	StatusInterval  time.Duration // periodic sessionStatus to the speaker
-	StatusMinGap    time.Duration // listener-count pushes at most this often
-	RefreshOverlap  time.Duration // the old connection of a refresh is closed after this
-	SweepInterval   time.Duration
+	MaxListeners   int           // per session; 0 = no cap
+	SpeakerGrace   time.Duration // reconnect window after a speaker's unexpected drop
+	StartTimeout   time.Duration // a session never attached by its speaker ends after this
+	MaxDuration    time.Duration // 0 = unlimited
+	EndedRetention time.Duration // ended sessions read as ended, and keep their ID, this long
+	StatusInterval time.Duration // periodic sessionStatus to the speaker
+	StatusMinGap   time.Duration // listener-count pushes at most this often
+	RefreshOverlap time.Duration // the old connection of a refresh is closed after this
+	SweepInterval  time.Duration
 	// ReassertInterval is how often the node re-asserts its listener
 	// counts in the presence.
 	ReassertInterval time.Duration
@@ -40,17 +40,17 @@ type Config struct {
 // DefaultConfig returns the defaults of docs/protocol.md, "Limits and rate limits".
 func DefaultConfig() Config {
 	return Config{
-		MaxListeners:    500,
-		SpeakerGrace:    60 * time.Second,
-		StartTimeout:    24 * time.Hour,
-		MaxDuration:     24 * time.Hour,
-		EndedRetention:  24 * time.Hour,
-		StatusInterval:  30 * time.Second,
-		StatusMinGap:    time.Second,
-		RefreshOverlap:  2 * time.Second,
-		SweepInterval:   time.Minute,
+		MaxListeners:     500,
+		SpeakerGrace:     60 * time.Second,
+		StartTimeout:     24 * time.Hour,
+		MaxDuration:      24 * time.Hour,
+		EndedRetention:   24 * time.Hour,
+		StatusInterval:   30 * time.Second,
+		StatusMinGap:     time.Second,
+		RefreshOverlap:   2 * time.Second,
+		SweepInterval:    time.Minute,
 		ReassertInterval: 2500 * time.Millisecond,
-		SessionsPerHour: 50,
+		SessionsPerHour:  50,
 	}
 }
 

@@ -107,7 +107,9 @@ func send(t *testing.T, b sessions.Bus, msgs ...sessions.Envelope) {
 	}
 }
 
-func env(topic, msg string) sessions.Envelope { return sessions.Envelope{Topic: topic, Msg: []byte(msg)} }
+func env(topic, msg string) sessions.Envelope {
+	return sessions.Envelope{Topic: topic, Msg: []byte(msg)}
+}
 
 func numbered(topic string, seq uint32) sessions.Envelope {
 	return sessions.Envelope{Topic: topic, Msg: []byte(fmt.Sprint(seq)), Numbered: true, Seq: seq}
