@@ -45,27 +45,9 @@ type Admission struct {
 	Full    bool // refused: the session is at its cap
 }
 
-// reassertLoop re-asserts, every ReassertInterval, what this node holds in
-// the shared state, so whatever an outage or a Redis that lost its data
-// left wrong heals by itself.
-func (s *Service) reassertLoop() {
-	defer s.wg.Done()
-	t := s.clock.NewTicker(s.cfg.ReassertInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.Chan():
-			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ReassertInterval)
-			s.Reassert(ctx)
-			cancel()
-		}
-	}
-}
-
 // Reassert writes this node's true listener counts of every session it
-// holds into the presence.
+// holds into the presence, so whatever a lost Leave or an outage left wrong
+// heals by itself. It runs every ReassertInterval.
 func (s *Service) Reassert(ctx context.Context) {
 	for _, l := range s.held() {
 		_, byLang := l.room.Distribution()

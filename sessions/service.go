@@ -193,13 +193,13 @@ func (s *Service) Start(ctx context.Context) error {
 	if resumed > 0 {
 		s.log.Info("resumed sessions", "count", resumed)
 	}
+	// The tickers exist before Start returns, so a fake clock advanced
+	// right after Start fires them.
 	if s.cfg.SweepInterval > 0 {
-		s.wg.Add(1)
-		go s.sweepLoop()
+		s.every(s.cfg.SweepInterval, s.Sweep)
 	}
 	if s.cfg.ReassertInterval > 0 {
-		s.wg.Add(1)
-		go s.reassertLoop()
+		s.every(s.cfg.ReassertInterval, s.Reassert)
 	}
 	return nil
 }
@@ -246,18 +246,24 @@ func (s *Service) Close() {
 	}
 }
 
-func (s *Service) sweepLoop() {
-	defer s.wg.Done()
-	t := s.clock.NewTicker(s.cfg.SweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.Chan():
-			s.Sweep(context.Background())
+// every runs fn every d until Close, each run bounded by d.
+func (s *Service) every(d time.Duration, fn func(context.Context)) {
+	t := s.clock.NewTicker(d)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.Chan():
+				ctx, cancel := context.WithTimeout(context.Background(), max(d, 5*time.Second))
+				fn(ctx)
+				cancel()
+			}
 		}
-	}
+	}()
 }
 
 // Sweep ends every live session past its expiry and removes ended records

@@ -3,8 +3,10 @@ package inmem
 import (
 	"testing"
 
+	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/internal/bustest"
 	"github.com/pentecost/pentecost/internal/presencetest"
+	"github.com/pentecost/pentecost/internal/storetest"
 	"github.com/pentecost/pentecost/sessions"
 )
 
@@ -48,4 +50,8 @@ func TestClosedBusRefuses(t *testing.T) {
 	if err := b.Ping(t.Context()); err != ErrClosed {
 		t.Fatalf("ping: %v", err)
 	}
+}
+
+func TestStoreConformance(t *testing.T) {
+	storetest.Run(t, func(*testing.T) pentecost.SessionStore { return NewStore() })
 }
