@@ -115,7 +115,7 @@ func newConn(t *testing.T) *fakeConn {
 	return &fakeConn{t: t, id: fmt.Sprintf("conn-%d", connSeq.Add(1)), q: hub.NewQueue(hub.QueueOptions{})}
 }
 
-func (c *fakeConn) ID() string         { return c.id }
+func (c *fakeConn) ID() string        { return c.id }
 func (c *fakeConn) Queue() *hub.Queue { return c.q }
 func (c *fakeConn) Close(code int, reason string) {
 	c.mu.Lock()
@@ -289,15 +289,15 @@ func (r *recorder) count(k string) int {
 	return r.counts[k]
 }
 
-func (r *recorder) SessionCreated(time.Duration)    { r.add("created", 1) }
-func (r *recorder) ListenerJoined(time.Duration)    { r.add("joined", 1) }
-func (r *recorder) SessionEnded(reason string)      { r.add("ended:"+reason, 1) }
-func (r *recorder) GraceOutcome(outcome string)     { r.add("grace:"+outcome, 1) }
-func (r *recorder) AudioIn(n int)                   { r.add("audioIn", n) }
-func (r *recorder) AudioDropped(n int)              { r.add("audioDropped", n) }
-func (r *recorder) Refreshed(role string)           { r.add("refreshed:"+role, 1) }
-func (r *recorder) RateLimited(kind string)         { r.add("limited:"+kind, 1) }
-func (r *recorder) Processors(n int)                { r.mu.Lock(); r.counts["processors"] = n; r.mu.Unlock() }
+func (r *recorder) SessionCreated(time.Duration) { r.add("created", 1) }
+func (r *recorder) ListenerJoined(time.Duration) { r.add("joined", 1) }
+func (r *recorder) SessionEnded(reason string)   { r.add("ended:"+reason, 1) }
+func (r *recorder) GraceOutcome(outcome string)  { r.add("grace:"+outcome, 1) }
+func (r *recorder) AudioIn(n int)                { r.add("audioIn", n) }
+func (r *recorder) AudioDropped(n int)           { r.add("audioDropped", n) }
+func (r *recorder) Refreshed(role string)        { r.add("refreshed:"+role, 1) }
+func (r *recorder) RateLimited(kind string)      { r.add("limited:"+kind, 1) }
+func (r *recorder) Processors(n int)             { r.mu.Lock(); r.counts["processors"] = n; r.mu.Unlock() }
 func (r *recorder) ProcessingLag(_ string, d time.Duration) {
 	r.mu.Lock()
 	r.lags = append(r.lags, d)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,11 +23,6 @@ import (
 // maxBody bounds request bodies; a session request is a few hundred bytes.
 const maxBody = 64 * 1024
 
-// Authenticator verifies bearer tokens.
-type Authenticator interface {
-	Verify(ctx context.Context, token string) (auth.Identity, error)
-}
-
 // CORS decides which browser origins may call the API.
 type CORS interface {
 	Allows(origin string) bool
@@ -35,7 +31,7 @@ type CORS interface {
 // API is the HTTP handler set.
 type API struct {
 	Sessions *sessions.Service
-	Auth     Authenticator
+	Auth     auth.Verifier
 	CORS     CORS
 	Clock    clockwork.Clock
 	Logger   *slog.Logger
@@ -100,9 +96,8 @@ type errorBody struct {
 func (a *API) fail(w http.ResponseWriter, err error) {
 	e := pentecost.AsError(err)
 	if e == nil {
-		corr := correlationID()
-		a.Logger.Error("internal error", "correlationId", corr, "err", err)
-		e = pentecost.Errorf(pentecost.ErrInternal, "internal error (correlation id %s)", corr).With("correlationId", corr)
+		e = pentecost.Internal(err)
+		a.Logger.Error("internal error", "correlationId", e.CorrelationID(), "err", err)
 	} else if e.Err != nil {
 		a.Logger.Warn("request failed", "code", e.Code, "err", e.Err)
 	}
@@ -111,7 +106,7 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 		details = map[string]any{}
 	}
 	if ra, ok := details["retryAfter"].(int); ok {
-		w.Header().Set("Retry-After", itoa(ra))
+		w.Header().Set("Retry-After", strconv.Itoa(ra))
 	}
 	writeJSON(w, e.Status(), errorBody{Error: e.Message, Code: e.Code, Message: e.Message, Details: details, Timestamp: a.now().UnixMilli()})
 }
