@@ -138,14 +138,19 @@ func (l *liveSession) follow() {
 	if l.dropped {
 		return
 	}
+	l.controlSub = l.subscribe(controlTopic(l.id))
+}
+
+// subscribe has l receive topic's messages; nil if the bus refused.
+func (l *liveSession) subscribe(topic string) Subscription {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	sub, err := l.s.bus.Subscribe(ctx, controlTopic(l.id), l.receive)
+	sub, err := l.s.bus.Subscribe(ctx, topic, l.receive)
 	if err != nil {
-		l.s.log.Warn("bus subscribe failed", "sessionId", l.id, "topic", "control", "err", err)
-		return
+		l.s.log.Warn("bus subscribe failed", "sessionId", l.id, "topic", topic, "err", err)
+		return nil
 	}
-	l.controlSub = sub
+	return sub
 }
 
 // updateAudioSubscription follows the session's audio topic while this
@@ -158,24 +163,25 @@ func (l *liveSession) updateAudioSubscription() {
 	l.mu.Lock()
 	want := !l.dropped && (l.room.Count() > 0 || len(l.speakers) > 0)
 	l.mu.Unlock()
-	if want == (l.audioSub != nil) {
+	switch {
+	case want && l.audioSub == nil:
+		l.audioSub = l.subscribe(audioTopic(l.id))
+	case !want && l.audioSub != nil:
+		l.cancel(&l.audioSub)
+	}
+}
+
+// cancel ends *sub and forgets it.
+func (l *liveSession) cancel(sub *Subscription) {
+	if *sub == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if !want {
-		if err := l.audioSub.Cancel(ctx); err != nil {
-			l.s.log.Warn("bus unsubscribe failed", "sessionId", l.id, "topic", "audio", "err", err)
-		}
-		l.audioSub = nil
-		return
+	if err := (*sub).Cancel(ctx); err != nil {
+		l.s.log.Warn("bus unsubscribe failed", "sessionId", l.id, "err", err)
 	}
-	sub, err := l.s.bus.Subscribe(ctx, audioTopic(l.id), l.receive)
-	if err != nil {
-		l.s.log.Warn("bus subscribe failed", "sessionId", l.id, "topic", "audio", "err", err)
-		return
-	}
-	l.audioSub = sub
+	*sub = nil
 }
 
 // unfollow cancels the session's subscriptions for good.
@@ -183,17 +189,8 @@ func (l *liveSession) unfollow() {
 	l.subMu.Lock()
 	defer l.subMu.Unlock()
 	l.dropped = true
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	for _, sub := range []*Subscription{&l.controlSub, &l.audioSub} {
-		if *sub == nil {
-			continue
-		}
-		if err := (*sub).Cancel(ctx); err != nil {
-			l.s.log.Warn("bus unsubscribe failed", "sessionId", l.id, "err", err)
-		}
-		*sub = nil
-	}
+	l.cancel(&l.controlSub)
+	l.cancel(&l.audioSub)
 }
 
 // allocStreamLocked picks an unused stream ID (never 0, which listener

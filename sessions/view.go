@@ -132,11 +132,10 @@ func (s *Service) Patch(ctx context.Context, id, owner string, p PatchParams) (*
 		src = lang
 	}
 	if p.QualityTier != nil {
-		cp := CreateParams{SourceLanguage: "en", QualityTier: *p.QualityTier}
-		if err := cp.normalize(); err != nil {
+		var err error
+		if tier, err = choice("qualityTier", *p.QualityTier, pentecost.TierStandard, pentecost.TierPremium); err != nil {
 			return nil, err
 		}
-		tier = cp.QualityTier
 	}
 	rec, err := s.get(ctx, id)
 	if err != nil {

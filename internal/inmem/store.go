@@ -48,10 +48,8 @@ func (s *Store) Create(ctx context.Context, r *pentecost.Session) error {
 	return nil
 }
 
-// Get implements pentecost.SessionStore.
-func (s *Store) Get(ctx context.Context, id string) (*pentecost.Session, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// lookupLocked returns a copy of record id.
+func (s *Store) lookupLocked(ctx context.Context, id string) (*pentecost.Session, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
@@ -62,18 +60,21 @@ func (s *Store) Get(ctx context.Context, id string) (*pentecost.Session, error) 
 	return r.Clone(), nil
 }
 
+// Get implements pentecost.SessionStore.
+func (s *Store) Get(ctx context.Context, id string) (*pentecost.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lookupLocked(ctx, id)
+}
+
 // Update implements pentecost.SessionStore.
 func (s *Store) Update(ctx context.Context, id string, fn func(*pentecost.Session) error) (*pentecost.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
+	c, err := s.lookupLocked(ctx, id)
+	if err != nil {
 		return nil, err
 	}
-	r, ok := s.recs[id]
-	if !ok {
-		return nil, pentecost.NotFound(id)
-	}
-	c := r.Clone()
 	if err := fn(c); err != nil {
 		return nil, err
 	}
