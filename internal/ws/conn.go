@@ -184,9 +184,8 @@ func (c *conn) send(m protocol.Message) {
 func (c *conn) sendError(err error, sessionID string) {
 	e := pentecost.AsError(err)
 	if e == nil {
-		corr := newConnID()[:12]
-		c.logger().Error("internal error", "correlationId", corr, "err", err)
-		e = pentecost.Errorf(pentecost.ErrInternal, "internal error (correlation id %s)", corr).With("correlationId", corr)
+		e = pentecost.Internal(err)
+		c.logger().Error("internal error", "correlationId", e.CorrelationID(), "err", err)
 	} else if e.Err != nil {
 		c.logger().Warn("request failed", "code", e.Code, "err", e.Err)
 	}
