@@ -117,7 +117,9 @@ type browser struct {
 	ctx context.Context
 }
 
-func newBrowser(t *testing.T) *browser {
+// newBrowser starts headless Chromium; extra adds flags (for example the
+// host-resolver rules that put a page on a non-secure origin).
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	bin := browserPath(t)
 	opts := []chromedp.ExecAllocatorOption{
@@ -144,6 +146,7 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("lang", "en-US"),
 		chromedp.WindowSize(1280, 800),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	if err := chromedp.Do(ctx); err != nil {
@@ -151,6 +154,7 @@ func newBrowser(t *testing.T) *browser {
 		cancelAlloc()
 		t.Fatalf("start %s: %v", bin, err)
 	}
+	t.Logf("engine: Chromium (%s)", bin)
 	t.Cleanup(func() {
 		cancel()
 		cancelAlloc()

@@ -41,8 +41,18 @@ func speaker(t *testing.T, b *browser, n *node, sourceLang string) (*page, strin
 // Listen.
 func listener(t *testing.T, b *browser, n *node, name, id, lang string) *page {
 	t.Helper()
+	return listenerAt(t, b, n.url, name, id, lang)
+}
+
+// listenerAt is listener with the page at base (another host name for the
+// node, say); before, if given, runs on the new tab first (an emulated phone).
+func listenerAt(t *testing.T, b *browser, base, name, id, lang string, before ...func(*page)) *page {
+	t.Helper()
 	p := b.tab(name)
-	p.navigate(n.url + "/listen/" + id)
+	for _, f := range before {
+		f(p)
+	}
+	p.navigate(base + "/listen/" + id)
 	if v := eval[string](p, "document.getElementById('session-id').value"); v != id {
 		t.Errorf("%s: the session ID field holds %q, want %q from the URL", name, v, id)
 	}

@@ -318,9 +318,9 @@ function onCaption(m) {
   const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
   if (m.final) {
     if (m.text) {
-      const li = document.createElement('li');
-      li.textContent = m.text;
-      log.append(li);
+      const line = document.createElement('p');
+      line.textContent = m.text;
+      log.append(line);
       while (log.childElementCount > MAX_CAPTION_LINES) log.firstElementChild.remove();
     }
     setLiveCaption('');
