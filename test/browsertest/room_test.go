@@ -162,7 +162,9 @@ func TestBrowserShareLinks(t *testing.T) {
 	qrLabel := func(p *page) string {
 		return eval[string](p, "(document.querySelector('#qr svg') || {getAttribute: () => ''}).getAttribute('aria-label') || ''")
 	}
-	shown := func(p *page, id string) bool { return !eval[bool](p, fmt.Sprintf("document.getElementById(%q).hidden", id)) }
+	shown := func(p *page, id string) bool {
+		return !eval[bool](p, fmt.Sprintf("document.getElementById(%q).hidden", id))
+	}
 
 	// LAN addresses: the first is chosen, the second a click away.
 	standIn.answer("", "http://192.168.1.20:8080", "http://10.0.0.7:8080")

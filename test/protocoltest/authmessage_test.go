@@ -156,4 +156,3 @@ func TestAuthMessageTimeout(t *testing.T) {
 		return
 	}
 }
-
