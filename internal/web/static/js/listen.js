@@ -300,9 +300,10 @@ function captionSize(i) {
 }
 
 function storedCaptionSize() {
-  let v = NaN;
-  try { v = Number(localStorage.getItem(CAPTION_SIZE_KEY)); } catch { /* private mode */ }
-  return Number.isInteger(v) && v >= 0 ? v : 1;
+  let v = null;
+  try { v = localStorage.getItem(CAPTION_SIZE_KEY); } catch { /* private mode */ }
+  const n = v === null ? NaN : Number(v);
+  return Number.isInteger(n) && n >= 0 ? n : 1;
 }
 
 captionSize(storedCaptionSize());
