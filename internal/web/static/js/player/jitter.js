@@ -7,11 +7,11 @@
 // tests run it with made-up arrival times) and importable from a worklet.
 //
 // Delay control. The buffer aims to hold, just before each chunk arrives,
-// a "floor" of audio: the arrival jitter of the last ten seconds (how much
-// later than the earliest the chunks came, relative to the media time they
-// carry: its 95th percentile, so that one hiccup does not set the delay for
-// the next ten seconds, as in WebRTC's NetEq), a safety margin and the
-// output path's pull granularity. Playback starts
+// a "floor" of audio: the arrival jitter of the last hundred chunks (how
+// much later than the earliest they came, relative to the media time they
+// carry: its 90th percentile, as WebRTC's NetEq plans for a quantile rather
+// than the worst case), a safety margin and the output path's pull
+// granularity. Rarer stalls are the underrun bump's business. Playback starts
 // once floor + one chunk is queued. Then:
 // - an underrun (nothing to play) fades out, counts, adds a "bump" to the
 //   floor (40 ms, 20 ms in low-delay mode) and waits for the target again;
@@ -26,8 +26,8 @@
 const RING = 1 << 18; // samples: 16 s at 16 kHz
 const FADE_MS = 6;
 const HALF_LIFE_S = 2; // of the underrun bump
-const WINDOW = 256; // arrivals kept for the jitter estimate: ten seconds of 40 ms chunks
-const QUANTILE = 0.95;
+const WINDOW = 100; // arrivals kept for the jitter estimate: four seconds of 40 ms chunks
+const QUANTILE = 0.9;
 const IDLE_MS = 1500; // a pause in arrivals this long starts the statistics over
 const QUIET = 0.02; // below this envelope (about -34 dBFS) a passage is quiet
 
