@@ -47,7 +47,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
     this.sumSq = 0;
     this.peak = 0;
     this.taps = !!o.taps;
-    this.quiet = 0; // output samples since the signal was last loud
+    this.quiet = 0; // output samples since the signal was last loud (> 0.3)
     this.tap = -1;
     this.t = 0; // audio-clock time of the input sample being processed
   }
@@ -74,8 +74,13 @@ class CaptureProcessor extends AudioWorkletProcessor {
     const a = Math.abs(s);
     if (a > this.peak) this.peak = a;
     if (this.taps) {
-      if (a > 0.3 && this.quiet > OUT_RATE * 0.2 && this.tap < 0) this.tap = this.fill - 1;
-      this.quiet = a > 0.05 ? 0 : this.quiet + 1;
+      // An onset: loud after at least 0.2 s without anything loud.
+      if (a > 0.3) {
+        if (this.quiet > OUT_RATE * 0.2 && this.tap < 0) this.tap = this.fill - 1;
+        this.quiet = 0;
+      } else {
+        this.quiet++;
+      }
     }
     if (this.fill === this.chunkLen) {
       const pcm = this.chunk.buffer;

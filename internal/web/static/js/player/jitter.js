@@ -82,7 +82,7 @@ export class JitterBuffer {
     this.levelN = 0;
     // Taps: onsets of loud sound after quiet (the latency test's clicks).
     this.taps = !!o.taps;
-    this.tapQuiet = 0; // output samples since the signal was last loud
+    this.tapQuiet = 0; // output samples since the signal was last loud (> 0.3)
     this.onTap = null; // (index in the pulled block) => void
   }
 
@@ -279,8 +279,12 @@ export class JitterBuffer {
 
   tap(av, j) {
     if (!this.taps) return;
-    if (av > 0.3 && this.tapQuiet > this.outRate * 0.2 && this.onTap) this.onTap(j);
-    this.tapQuiet = av > 0.05 ? 0 : this.tapQuiet + 1;
+    if (av > 0.3) {
+      if (this.tapQuiet > this.outRate * 0.2 && this.onTap) this.onTap(j);
+      this.tapQuiet = 0;
+    } else {
+      this.tapQuiet++;
+    }
   }
 
   // adapt runs once per pulled block: the bump decays, and the buffer's
