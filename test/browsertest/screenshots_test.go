@@ -39,6 +39,9 @@ type size struct {
 	mobile        bool
 }
 
+func (s size) widthPx() int  { return int(s.width) }
+func (s size) heightPx() int { return int(s.height) }
+
 var (
 	phone   = size{"phone", 390, 844, true}
 	desktop = size{"desktop", 1280, 800, false}
