@@ -16,8 +16,14 @@ import (
 // creates a session in sourceLang and waits until audio is sent.
 func speaker(t *testing.T, b *browser, n *node, sourceLang string) (*page, string) {
 	t.Helper()
+	return speakerAt(t, b, n, n.url, sourceLang)
+}
+
+// speakerAt is speaker with the page at base (a proxy in front of the node, say).
+func speakerAt(t *testing.T, b *browser, n *node, base, sourceLang string) (*page, string) {
+	t.Helper()
 	p := b.tab("speaker")
-	p.navigate(n.url + "/speak#token=" + n.token("pastor"))
+	p.navigate(base + "/speak#token=" + n.token("pastor"))
 	p.waitStats("the setup form", 10*time.Second, func(s stats) bool { return s.str("state") == "setup" })
 	// The token left the address bar and lives in sessionStorage only.
 	if h := eval[string](p, "location.hash"); h != "" {
