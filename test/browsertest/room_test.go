@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -13,7 +14,47 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/pentecost/pentecost/internal/lan"
+	"github.com/pentecost/pentecost/server"
 )
+
+// roomInterfaces is a machine on the venue's Wi-Fi and a wired network, as
+// GET /links sees it (the test's own interfaces would vary by machine).
+func roomInterfaces(o *server.Options) {
+	up := net.FlagUp | net.FlagRunning
+	o.Interfaces = func() ([]lan.Interface, error) {
+		return []lan.Interface{
+			{Name: "lo", Index: 1, Flags: up | net.FlagLoopback, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}},
+			{Name: "wlan0", Index: 2, Flags: up, Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.20")}},
+			{Name: "eth0", Index: 3, Flags: up, Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.7")}},
+		}, nil
+	}
+}
+
+// TestBrowserShareLinksServer: the same, against the server's own GET /links
+// (interfaces injected): the speaker page on 127.0.0.1 offers the LAN
+// addresses with the node's port.
+func TestBrowserShareLinksServer(t *testing.T) {
+	b := newBrowser(t)
+	// Bound to every interface, as `serve` is by default: only then are the
+	// LAN addresses ways to reach it.
+	n := startNodeWith(t, "0.0.0.0:0", t.TempDir(), nil, roomInterfaces)
+	sp, id := speaker(t, b, n, "en")
+	_, port, _ := net.SplitHostPort(n.addr)
+	sp.waitStats("LAN links", 5*time.Second, func(s stats) bool { return s.str("linkSource") == "lan" })
+	bases := eval[[]string](sp, "window.pentecostStats.linkBases")
+	if len(bases) < 2 || bases[0] != "http://192.168.1.20:"+port {
+		t.Fatalf("link bases %v, want http://192.168.1.20:%s first and the others after", bases, port)
+	}
+	if got, want := eval[string](sp, "document.getElementById('link').value"), "http://192.168.1.20:"+port+"/listen/"+id; got != want {
+		t.Errorf("link %q, want %q", got, want)
+	}
+	if eval[bool](sp, "document.getElementById('link-choice').hidden") || !eval[bool](sp, "document.getElementById('link-warning').hidden") {
+		t.Error("want the address choice and no warning")
+	}
+	checkClean(t, sp)
+}
 
 // The room, not localhost: a phone on the venue's Wi-Fi opens
 // http://192.168.1.20:8080, which is not a secure context. Chromium maps a
