@@ -2,6 +2,7 @@ package protocoltest
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -227,4 +228,42 @@ func TestProcessorBadInput(t *testing.T) {
 	refusedWith(t, n, q("action", "attachProcessor", "token", processorToken(t, n, "e"), "languages", "es,xx"), "UNSUPPORTED_LANGUAGE", 4400)
 	sendJSON(t, es, map[string]any{"action": "publishCaption", "sessionId": id, "targetLanguage": "es", "text": "x"})
 	expectError(t, es, "UNAUTHORIZED_ACTION")
+}
+
+// TestSessionViewTranslatedLanguages: GET /sessions/{id} lists what the
+// attached processors serve (for the listener app's language picker), the
+// source excluded, and forgets a processor that leaves.
+func TestSessionViewTranslatedLanguages(t *testing.T) {
+	t.Parallel()
+	n := start(t, nil)
+	_, id := speaker(t, n, "alice")
+	langs := func() []any {
+		t.Helper()
+		v, _ := getSession(t, n, id).ev().JSON["translatedLanguages"].([]any)
+		return v
+	}
+	if got := langs(); got == nil || len(got) != 0 {
+		t.Fatalf("no processor: translatedLanguages %v, want []", got)
+	}
+	p := attachProcessor(t, n, "fr,es,en")
+	if got := fmt.Sprint(langs()); got != "[es fr]" {
+		t.Fatalf("processor for en,es,fr on an English session: %s, want [es fr]", got)
+	}
+	p.CloseNow()
+	deadline := time.Now().Add(testserver.Wait)
+	for len(langs()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the processor left: %v", langs())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	attachProcessor(t, n, "")
+	if got := langs(); len(got) < 10 {
+		t.Fatalf("a processor for every language: %v", got)
+	}
+	for _, l := range langs() {
+		if l == "en" {
+			t.Fatal("the source language is listed as translated")
+		}
+	}
 }
