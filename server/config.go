@@ -58,6 +58,8 @@ type Config struct {
 	AudioMaxChunksPerSec int
 	JSONMaxBytes         int
 	ListenerQueueChunks  int
+	SlowListenerTimeout  time.Duration
+	SendBufferBytes      int
 	WriteTimeout         time.Duration
 	WriteCoalesce        time.Duration
 	StatusInterval       time.Duration
@@ -102,6 +104,8 @@ func Defaults() Config {
 		AudioMaxChunksPerSec:    wc.AudioMaxPerSecond,
 		JSONMaxBytes:            wc.JSONMaxBytes,
 		ListenerQueueChunks:     128,
+		SlowListenerTimeout:     wc.SlowListenerTimeout,
+		SendBufferBytes:         wc.SendBuffer,
 		WriteTimeout:            wc.WriteTimeout,
 		StatusInterval:          sc.StatusInterval,
 		RefreshOverlap:          sc.RefreshOverlap,

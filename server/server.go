@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	}
 	s.Auth = a
 
-	queue := hub.QueueOptions{MaxAudio: cfg.ListenerQueueChunks}
+	queue := hub.QueueOptions{MaxAudio: cfg.ListenerQueueChunks, StallTimeout: cfg.SlowListenerTimeout}
 	// The metrics read live figures from the service and the transport at
 	// scrape time; both exist before the first scrape.
 	var m *metrics.Metrics
@@ -183,6 +183,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		MaxDuration:         cfg.ConnectionMaxDuration,
 		WriteTimeout:        cfg.WriteTimeout,
 		WriteCoalesce:       cfg.WriteCoalesce,
+		SendBuffer:          cfg.SendBufferBytes,
 		AudioMaxChunk:       cfg.AudioMaxChunkBytes,
 		AudioMaxPerSecond:   cfg.AudioMaxChunksPerSec,
 		JSONMaxBytes:        cfg.JSONMaxBytes,

@@ -79,7 +79,8 @@ func (s *Service) newLive(rec *pentecost.Session) *live {
 	}
 	s.streams[l.streamID] = l
 	l.room = hub.NewRoom(hub.RoomOptions{
-		AudioText: audioText(rec.ID, rec.AudioFormat),
+		SessionID: rec.ID,
+		Format:    rec.AudioFormat,
 		OnDrop:    s.obs.AudioDropped,
 		StreamID:  l.streamID,
 	})

@@ -25,8 +25,9 @@ import (
 	"github.com/pentecost/pentecost/sessions"
 )
 
-// conn is one WebSocket connection. Two goroutines serve it: the reader (the
-// HTTP handler's goroutine, running run) and the writer.
+// conn is one WebSocket connection. Two goroutines serve it: the reader
+// (running run) and, while there is something to send, its queue's writer,
+// which writes through the conn (hub.Link).
 type conn struct {
 	srv   *Server
 	id    string
@@ -59,17 +60,12 @@ type conn struct {
 	lastRateErr time.Time
 	b64         bool // the listener receives base64 JSON audio
 
-	// Writer state, under mu.
-	pong        []byte
-	ping        bool
-	closeCode   int
-	closeReason string
-	closing     bool
-	slow        bool
+	closedOnce sync.Once
 
-	writerDone  chan struct{} // closed once the close frame is written
-	closedFrame sync.Once
-	closedOnce  sync.Once
+	// The hub.Link side, used only by the queue's writer.
+	plainTCP bool
+	deadline time.Time   // the write deadline last set on the socket
+	wb       net.Buffers // WriteTo consumes the slice it is given: this one, not the queue's
 }
 
 func newConn(s *Server, nc net.Conn, br *bufio.Reader, r *http.Request) *conn {
@@ -77,23 +73,26 @@ func newConn(s *Server, nc net.Conn, br *bufio.Reader, r *http.Request) *conn {
 	now := clock.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
-		srv:        s,
-		id:         newConnID(),
-		nc:         nc,
-		br:         br,
-		clock:      clock,
-		ip:         s.o.ClientIP.Of(r),
-		ctx:        ctx,
-		stop:       cancel,
-		born:       now,
-		writerDone: make(chan struct{}),
+		srv:   s,
+		id:    newConnID(),
+		nc:    nc,
+		br:    br,
+		clock: clock,
+		ip:    s.o.ClientIP.Of(r),
+		ctx:   ctx,
+		stop:  cancel,
+		born:  now,
 	}
+	_, c.plainTCP = nc.(*net.TCPConn)
 	sum := sha256.Sum256([]byte(c.id))
 	c.hash = hex.EncodeToString(sum[:6])
 	qo := s.cfg.Queue
+	qo.WriteTimeout = s.cfg.WriteTimeout
+	qo.Coalesce = s.cfg.WriteCoalesce
 	qo.OnSlow = c.onSlow
-	qo.StartWriter = func() { go c.writer() }
+	qo.OnWrite = s.o.Observer.FramesWritten
 	c.q = hub.NewQueue(qo)
+	c.q.Attach(c)
 	c.lastActive.Store(now.UnixNano())
 	cfg := s.cfg
 	c.hbLimit = newLimiter(cfg.HeartbeatsPerMinute/60, cfg.HeartbeatBurst)
@@ -155,24 +154,64 @@ func (c *conn) Queue() *hub.Queue { return c.q }
 // close frame.
 func (c *conn) Close(code int, reason string) { c.closeServer(code, reason) }
 
-func (c *conn) closeServer(code int, reason string) {
+func (c *conn) closeServer(code int, reason string) { c.q.Close(code, reason) }
+
+// onSlow runs when the queue gives up on a connection that stays behind
+// (docs/protocol.md, "Slow listeners"): its audio is already dropped; the
+// close frame follows what control messages wait.
+func (c *conn) onSlow(waited time.Duration) {
 	c.mu.Lock()
-	if !c.closing {
-		c.closing = true
-		c.closeCode, c.closeReason = code, reason
-	}
+	role := c.role
 	c.mu.Unlock()
-	c.q.Wake()
+	c.srv.o.Observer.SlowConsumer(role)
+	c.logger().Info("listener too slow", "waitedMs", waited.Milliseconds(), "dropped", c.q.Dropped())
+	c.closeServer(4008, "slowConsumer")
 }
 
-func (c *conn) onSlow() {
-	c.mu.Lock()
-	c.slow = true
-	c.mu.Unlock()
-	c.logger().Info("listener too slow, disconnecting")
-	c.closeServer(4008, "slowConsumer")
-	// A writer stuck in a write gets little time left to finish it.
-	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+// WriteFrames implements hub.Link: one writev(2) on plain TCP, one buffered
+// flush on TLS. The deadline is set only when it moved.
+func (c *conn) WriteFrames(frames [][]byte, deadline time.Time) error {
+	if !deadline.Equal(c.deadline) {
+		c.deadline = deadline
+		if err := c.nc.SetWriteDeadline(deadline); err != nil {
+			return err
+		}
+	}
+	if c.plainTCP {
+		if len(frames) == 1 {
+			_, err := c.nc.Write(frames[0])
+			return err
+		}
+		c.wb = frames
+		_, err := c.wb.WriteTo(c.nc)
+		return err
+	}
+	bw := tlsWriters.Get().(*bufio.Writer)
+	defer tlsWriters.Put(bw)
+	bw.Reset(c.nc)
+	defer bw.Reset(nil)
+	for _, b := range frames {
+		if _, err := bw.Write(b); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// tlsWriters batch a TLS connection's frames into few records. They are
+// shared, not kept per connection: an idle listener holds no buffer.
+var tlsWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16*1024) }}
+
+// WriterDone implements hub.Link.
+func (c *conn) WriterDone(err error) {
+	if err != nil {
+		// The reader notices the closed socket and tears down.
+		_ = c.nc.Close()
+		return
+	}
+	// The close frame is out: wait briefly for the client's reply, then the
+	// reader gives up and tears down.
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.CloseWait))
 }
 
 // send queues one control message.
@@ -281,10 +320,10 @@ func (c *conn) teardown() {
 		}
 		c.closeServer(1000, "")
 		select {
-		case <-c.writerDone:
+		case <-c.q.Done():
 		case <-time.After(c.srv.cfg.CloseWait + c.srv.cfg.WriteTimeout):
 		}
-		c.q.Close()
+		c.q.Stop()
 		c.stop()
 		_ = c.nc.Close()
 		if role != "" {
@@ -427,10 +466,7 @@ func (c *conn) tooBig(op ws.OpCode) {
 func (c *conn) handleControl(op ws.OpCode, p []byte) bool {
 	switch op {
 	case ws.OpPing:
-		c.mu.Lock()
-		c.pong = append(c.pong[:0], p...)
-		c.mu.Unlock()
-		c.q.Wake()
+		c.q.Pong(p)
 	case ws.OpClose:
 		code := 1000
 		if len(p) >= 2 {

@@ -12,11 +12,7 @@ import (
 // maxEndMessage bounds the speaker's parting text relayed to every listener.
 const maxEndMessage = 500
 
-func (c *conn) isClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
-}
+func (c *conn) isClosing() bool { return c.q.Closing() }
 
 // handleText handles one client JSON message. An error in reply to a
 // message never closes the connection.

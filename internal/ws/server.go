@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -41,6 +42,14 @@ type Config struct {
 	// system call; 0 writes as soon as a frame is queued.
 	WriteCoalesce time.Duration
 	CloseWait     time.Duration // how long to wait for the client's close reply
+	// SlowListenerTimeout is the bound of docs/protocol.md, "Slow
+	// listeners"; the server passes it to the queues (hub.QueueOptions).
+	SlowListenerTimeout time.Duration
+	// SendBuffer is the kernel send buffer (SO_SNDBUF) asked for on every
+	// accepted socket, so that a stalled client's backlog waits in its
+	// queue, where its age is seen, rather than in megabytes of kernel
+	// buffer; 0 keeps the kernel's autotuning.
+	SendBuffer int
 
 	AudioMaxChunk       int // bytes, inclusive
 	AudioMaxPerSecond   int
@@ -67,6 +76,8 @@ func DefaultConfig() Config {
 		MaxDuration:         120 * time.Minute,
 		WriteTimeout:        10 * time.Second,
 		CloseWait:           2 * time.Second,
+		SlowListenerTimeout: 8 * time.Second,
+		SendBuffer:          32 * 1024,
 		AudioMaxChunk:       32 * 1024,
 		AudioMaxPerSecond:   100,
 		JSONMaxBytes:        128 * 1024,
@@ -95,6 +106,8 @@ type Observer interface {
 	ErrorSent(code string)
 	FramesWritten(messages, audio int)
 	RateLimited(kind string)
+	// SlowConsumer counts a connection closed with 4008 for staying behind.
+	SlowConsumer(role string)
 }
 
 // Options are the transport's dependencies.
@@ -181,6 +194,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// net/http's read and write timeouts were set on the socket before the
 	// hijack; the connection's own timers and write deadlines govern now.
 	_ = nc.SetDeadline(time.Time{})
+	s.boundSendBuffer(nc)
 	br := rw.Reader
 	if br.Buffered() == 0 {
 		// net/http's 4 KiB read buffer is more than a listener, which
@@ -206,6 +220,20 @@ func (s *Server) serve(c *conn, r *http.Request) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	s.live.Add(-1)
+}
+
+// boundSendBuffer sets SO_SNDBUF on the TCP socket under nc (under TLS
+// too). Failing to is harmless: the kernel's buffer only delays detection.
+func (s *Server) boundSendBuffer(nc net.Conn) {
+	if s.cfg.SendBuffer <= 0 {
+		return
+	}
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn()
+	}
+	if tcp, ok := nc.(*net.TCPConn); ok {
+		_ = tcp.SetWriteBuffer(s.cfg.SendBuffer)
+	}
 }
 
 // readBufferSize is a connection's read buffer.
@@ -285,6 +313,7 @@ func (nopObserver) ConnectionClosed(string) {}
 func (nopObserver) ErrorSent(string)        {}
 func (nopObserver) FramesWritten(int, int)  {}
 func (nopObserver) RateLimited(string)      {}
+func (nopObserver) SlowConsumer(string)     {}
 
 // acquireIP counts one more open connection for ip, unless ip is at its
 // bound.
