@@ -104,7 +104,7 @@ func Defaults() Config {
 		AudioMaxChunksPerSec:    wc.AudioMaxPerSecond,
 		JSONMaxBytes:            wc.JSONMaxBytes,
 		ListenerQueueChunks:     128,
-		SlowListenerTimeout:     wc.SlowListenerTimeout,
+		SlowListenerTimeout:     wc.Queue.StallTimeout,
 		SendBufferBytes:         wc.SendBuffer,
 		WriteTimeout:            wc.WriteTimeout,
 		StatusInterval:          sc.StatusInterval,

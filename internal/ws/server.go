@@ -42,9 +42,6 @@ type Config struct {
 	// system call; 0 writes as soon as a frame is queued.
 	WriteCoalesce time.Duration
 	CloseWait     time.Duration // how long to wait for the client's close reply
-	// SlowListenerTimeout is the bound of docs/protocol.md, "Slow
-	// listeners"; the server passes it to the queues (hub.QueueOptions).
-	SlowListenerTimeout time.Duration
 	// SendBuffer is the kernel send buffer (SO_SNDBUF) asked for on every
 	// accepted socket, so that a stalled client's backlog waits in its
 	// queue, where its age is seen, rather than in megabytes of kernel
@@ -63,6 +60,8 @@ type Config struct {
 	// (a NAT of a whole congregation counts as one); 0 = no bound.
 	MaxConnectionsPerIP int
 
+	// Queue bounds each connection's queue; WriteTimeout and WriteCoalesce
+	// above are copied into it.
 	Queue hub.QueueOptions
 }
 
@@ -76,7 +75,6 @@ func DefaultConfig() Config {
 		MaxDuration:         120 * time.Minute,
 		WriteTimeout:        10 * time.Second,
 		CloseWait:           2 * time.Second,
-		SlowListenerTimeout: 8 * time.Second,
 		SendBuffer:          32 * 1024,
 		AudioMaxChunk:       32 * 1024,
 		AudioMaxPerSecond:   100,
@@ -86,6 +84,10 @@ func DefaultConfig() Config {
 		ControlPerSecond:    10,
 		MaxConnections:      20000,
 		MaxConnectionsPerIP: 1000,
+		// The slow-listener bound of docs/protocol.md, "Slow listeners":
+		// with the 32 KiB send buffer (about 2 s of pcm16 in the kernel)
+		// a listener that stops reading is told within about 10 s.
+		Queue: hub.QueueOptions{StallTimeout: 8 * time.Second},
 	}
 }
 
