@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/jonboulle/clockwork"
 	"golang.org/x/time/rate"
 
@@ -331,160 +329,3 @@ func (c *conn) teardown() {
 		}
 	})
 }
-
-// hardLimit bounds any single message: above it the connection is closed
-// (1009) rather than read to the end. Below it, an oversized message is read,
-// discarded and answered with an error, and the connection lives on.
-func (c *conn) hardLimit() int64 {
-	n := c.srv.cfg.JSONMaxBytes
-	if a := c.srv.cfg.AudioMaxChunk * 4 / 3; a > n {
-		n = a
-	}
-	return int64(n)*4 + 64*1024
-}
-
-// readLoop reads frames until the connection ends.
-func (c *conn) readLoop() {
-	var (
-		msg     []byte
-		msgOp   ws.OpCode
-		inMsg   bool
-		tooBig  bool
-		control [125]byte
-	)
-	hard := c.hardLimit()
-	for {
-		h, err := ws.ReadHeader(c.br)
-		if err != nil {
-			return
-		}
-		c.touch()
-		if !h.Masked {
-			c.closeServer(1002, "client frames must be masked")
-			return
-		}
-		if h.OpCode.IsControl() {
-			if h.Length > 125 || !h.Fin {
-				c.closeServer(1002, "bad control frame")
-				return
-			}
-			p := control[:h.Length]
-			if _, err := io.ReadFull(c.br, p); err != nil {
-				return
-			}
-			ws.Cipher(p, h.Mask, 0)
-			if done := c.handleControl(h.OpCode, p); done {
-				return
-			}
-			continue
-		}
-		switch h.OpCode {
-		case ws.OpText, ws.OpBinary:
-			if inMsg {
-				c.closeServer(1002, "new message inside a fragmented one")
-				return
-			}
-			inMsg, msgOp, msg, tooBig = true, h.OpCode, msg[:0], false
-		case ws.OpContinuation:
-			if !inMsg {
-				c.closeServer(1002, "continuation without a message")
-				return
-			}
-		default:
-			c.closeServer(1002, "unknown opcode")
-			return
-		}
-		if int64(len(msg))+h.Length > hard {
-			c.closeServer(1009, "message too big")
-			return
-		}
-		if tooBig || int64(len(msg))+h.Length > int64(c.limitFor(msgOp)) {
-			tooBig = true
-			if _, err := io.CopyN(io.Discard, c.br, h.Length); err != nil {
-				return
-			}
-			msg = msg[:0]
-		} else {
-			start := len(msg)
-			msg = grow(msg, int(h.Length))
-			if _, err := io.ReadFull(c.br, msg[start:]); err != nil {
-				return
-			}
-			ws.Cipher(msg[start:], h.Mask, 0)
-		}
-		if !h.Fin {
-			continue
-		}
-		inMsg = false
-		if tooBig {
-			c.tooBig(msgOp)
-			continue
-		}
-		if msgOp == ws.OpText {
-			c.handleText(msg)
-		} else {
-			c.handleBinary(msg)
-		}
-		if cap(msg) > 256*1024 {
-			msg = nil // don't keep a large buffer for a connection's life
-		}
-	}
-}
-
-func grow(b []byte, n int) []byte {
-	if cap(b)-len(b) >= n {
-		return b[:len(b)+n]
-	}
-	nb := make([]byte, len(b)+n, 2*(len(b)+n))
-	copy(nb, b)
-	return nb
-}
-
-// limitFor is the largest message of op the connection accepts.
-func (c *conn) limitFor(op ws.OpCode) int {
-	if op == ws.OpBinary {
-		if c.isProcessor() {
-			return c.srv.cfg.AudioMaxChunk + protocol.ProcessorHeaderSize
-		}
-		return c.srv.cfg.AudioMaxChunk
-	}
-	return c.srv.cfg.JSONMaxBytes
-}
-
-func (c *conn) tooBig(op ws.OpCode) {
-	if op == ws.OpBinary {
-		c.sendError(pentecost.Errorf(pentecost.ErrAudioTooLarge, "audio chunk is over %d bytes", c.srv.cfg.AudioMaxChunk).
-			With("maxBytes", c.srv.cfg.AudioMaxChunk), c.sessionID())
-		return
-	}
-	c.sendError(pentecost.Errorf(pentecost.ErrInvalidMessage, "message is over %d bytes", c.srv.cfg.JSONMaxBytes).
-		With("maxBytes", c.srv.cfg.JSONMaxBytes), c.sessionID())
-}
-
-// handleControl answers pings and closes; it reports whether the read loop
-// should end.
-func (c *conn) handleControl(op ws.OpCode, p []byte) bool {
-	switch op {
-	case ws.OpPing:
-		c.q.Pong(p)
-	case ws.OpClose:
-		code := 1000
-		if len(p) >= 2 {
-			code = int(p[0])<<8 | int(p[1])
-		}
-		if code == 1005 || code == 1006 || code == 1015 || code < 1000 {
-			code = 1000
-		}
-		c.closeServer(code, "")
-		return true
-	}
-	return false
-}
-
-func (c *conn) isProcessor() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.processor != nil
-}
-
-func (c *conn) touch() { c.lastActive.Store(c.clock.Now().UnixNano()) }
