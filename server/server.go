@@ -219,8 +219,12 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 * 1024,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// A request line and headers above this get 431 from net/http. It
+		// leaves room for a token well past auth's 16 KiB cap, so an
+		// oversized token gets the protocol's answer (4401, "token is
+		// too large") after the upgrade; see docs/protocol.md, 4.1.
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -250,15 +254,17 @@ func (s *Server) Serve(l net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting, asks every client to move (serverShutdown),
-// waits up to the drain grace, closes the rest with 1012 and closes the
+// Shutdown asks every client to move (serverShutdown), waits up to the
+// drain grace, closes the rest with 1012, stops accepting and closes the
 // store. Sessions stay persisted for the next start.
 func (s *Server) Shutdown(ctx context.Context) error {
-	// Stop accepting new connections; hijacked WebSockets are ours to
-	// drain.
-	go func() { _ = s.http.Shutdown(ctx) }()
 	s.Sessions.BeginShutdown()
+	// The listener stays open through the drain: a client that reconnects
+	// here meanwhile gets 503 with Retry-After, which it can act on, not a
+	// refused connection.
 	s.WS.Drain(ctx, s.cfg.ShutdownGrace)
+	// Hijacked WebSockets are not the HTTP server's to wait for.
+	_ = s.http.Shutdown(ctx)
 	s.Sessions.Close()
 	s.cancel()
 	err := s.closeStore()
@@ -282,6 +288,9 @@ func (s *Server) closeStore() error {
 	}
 	return s.store.Close()
 }
+
+// maxHeaderBytes bounds a request's line and headers together.
+const maxHeaderBytes = 64 * 1024
 
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -280,7 +280,10 @@ func (c *conn) run(r *http.Request) {
 	defer c.teardown()
 
 	switch {
-	case !c.srv.o.Origins.Check(r):
+	case !c.srv.o.Origins.Check(r, c.srv.o.ClientIP.Scheme(r)):
+		// Debug: refusals cost an attacker nothing, so they must not fill
+		// the log; an operator chasing one turns the level down.
+		c.logger().Debug("origin refused", "origin", truncate(r.Header.Get("Origin"), 128), "scheme", c.srv.o.ClientIP.Scheme(r))
 		c.refuse(pentecost.Errorf(pentecost.ErrForbidden, "origin is not allowed"))
 	case !c.srv.acquireIP(c.ip):
 		c.srv.o.Observer.RateLimited("connections_per_ip")

@@ -183,7 +183,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n := s.live.Add(1); draining || (s.cfg.MaxConnections > 0 && n > int64(s.cfg.MaxConnections)) {
 		s.live.Add(-1)
 		w.Header().Set("Retry-After", "5")
-		http.Error(w, "server is at its connection limit", http.StatusServiceUnavailable)
+		msg := "server is at its connection limit"
+		if draining {
+			msg = "server is shutting down; reconnect"
+		}
+		http.Error(w, msg, http.StatusServiceUnavailable)
 		return
 	}
 	up := ws.HTTPUpgrader{}
