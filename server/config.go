@@ -29,6 +29,7 @@ type Config struct {
 	JWTIssuer          string
 	JWTAudience        string
 	JWTSecret          string
+	JWTAllowNoExp      bool
 	ProcessorRoleClaim string
 
 	HeartbeatTimeout       time.Duration

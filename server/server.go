@@ -103,6 +103,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		Issuer:             cfg.JWTIssuer,
 		Audience:           cfg.JWTAudience,
 		Secret:             cfg.JWTSecret,
+		AllowNoExp:         cfg.JWTAllowNoExp,
 		DataDir:            cfg.DataDir,
 		ProcessorRoleClaim: cfg.ProcessorRoleClaim,
 		Clock:              o.Clock,

@@ -29,6 +29,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "required token issuer (exact match)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "required token audience (Cognito client_id counts)")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "verify HS256 tokens with this shared secret")
+	fs.BoolVar(&c.JWTAllowNoExp, "jwt-allow-no-exp", c.JWTAllowNoExp, "accept tokens without an exp claim (for issuers that never set one); by default a token must expire")
 	fs.StringVar(&c.ProcessorRoleClaim, "processor-role-claim", c.ProcessorRoleClaim, "claim whose value processor marks a processor token")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", c.HeartbeatTimeout, "close a connection idle this long")
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "server ping interval")

@@ -5,8 +5,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/pentecost/pentecost/client"
+	"github.com/pentecost/pentecost/internal/testserver"
 	"github.com/pentecost/pentecost/server"
 )
 
@@ -69,4 +73,34 @@ func TestOriginSchemeMustMatch(t *testing.T) {
 	c := dialH(t, p, pjoin, http.Header{"Origin": {"http://" + phost}, "X-Forwarded-Proto": {"https"}})
 	expectError(t, c, "FORBIDDEN")
 	expectClose(t, c, 4403)
+}
+
+// hsToken signs claims with the test node's secret.
+func hsToken(t *testing.T, claims jwt.MapClaims) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(testserver.Secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// A token must expire unless the operator says the issuer never sets exp
+// (--jwt-allow-no-exp); a subject of only whitespace is nobody.
+func TestTokenRules(t *testing.T) {
+	n := start(t, nil)
+	now := n.Clock.Now()
+	create := func(tok string) string { return q("action", "createSession", "sourceLanguage", "en", "token", tok) }
+	noExp := hsToken(t, jwt.MapClaims{"sub": "alice", "iat": now.Unix()})
+	if ev := refusedWith(t, n, create(noExp), "UNAUTHORIZED", 4401); ev.String("message") != "token has no exp claim" {
+		t.Fatalf("token without exp: %v", ev.JSON)
+	}
+	blank := hsToken(t, jwt.MapClaims{"sub": " \t", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
+	if ev := refusedWith(t, n, create(blank), "UNAUTHORIZED", 4401); ev.String("message") != "token sub claim is blank" {
+		t.Fatalf("blank sub: %v", ev.JSON)
+	}
+
+	lax := start(t, func(c *server.Config) { c.JWTAllowNoExp = true })
+	c := dial(t, lax, create(hsToken(t, jwt.MapClaims{"sub": "alice", "iat": lax.Clock.Now().Unix()})))
+	expect(t, c, "sessionCreated")
 }
