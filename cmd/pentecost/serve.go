@@ -65,6 +65,19 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
 }
 
+const serveAbout = `
+Runs the broadcast server: the web apps (/ for listeners, /speak for the
+speaker), WebSockets on /ws, the session API on /sessions, health on /healthz
+and /readyz, Prometheus metrics on /metrics.
+
+With neither --jwks-url nor --jwt-secret it is its own token issuer: it keeps
+its signing key in --data-dir (issuer-key.pem, made on the first start) and
+prints a speaker link at start-up; pentecost token mints more tokens there.
+With --redis-url it joins a cluster of nodes sharing one Redis.
+
+Every flag can also be set by the environment variable shown under it; a flag
+given on the command line wins. docs/configuration.md explains each one.`
+
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
@@ -84,6 +97,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	cfg := server.Defaults()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	setUsage(fs, "pentecost serve [flags]", serveAbout, everyFlag)
 	serveFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		return err
