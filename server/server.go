@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,8 +18,11 @@ import (
 	"github.com/pentecost/pentecost/hub"
 	"github.com/pentecost/pentecost/internal/bolt"
 	"github.com/pentecost/pentecost/internal/httpapi"
+	"github.com/pentecost/pentecost/internal/lan"
+	"github.com/pentecost/pentecost/internal/links"
 	"github.com/pentecost/pentecost/internal/metrics"
 	"github.com/pentecost/pentecost/internal/ratelimit"
+	"github.com/pentecost/pentecost/internal/redis"
 	"github.com/pentecost/pentecost/internal/ws"
 	"github.com/pentecost/pentecost/sessionid"
 	"github.com/pentecost/pentecost/sessions"
@@ -37,6 +39,8 @@ type Server struct {
 	WS       *ws.Server
 	Metrics  *metrics.Metrics
 	cluster  *cluster
+	tls      *tlsSetup
+	links    *links.Handler
 	handler  http.Handler
 	http     *http.Server
 	cancel   context.CancelFunc
@@ -48,6 +52,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Store replaces the embedded store (tests of store failures).
 	Store pentecost.SessionStore
+	// Interfaces lists the network interfaces for GET /links (nil: the
+	// machine's).
+	Interfaces lan.Source
 }
 
 // New assembles a node. It opens the state store and the token verifier and
@@ -60,6 +67,9 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := o.Logger
+	if err := checkTLS(cfg); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Server{cfg: cfg, log: log, clock: o.Clock, cancel: cancel}
 
@@ -97,6 +107,17 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		store = bs
 	}
 	s.store = store
+	var rc *redis.Client
+	if cl != nil {
+		rc = cl.client
+	}
+	tlsSetup, err := newTLS(cfg, rc, log)
+	if err != nil {
+		s.closeStore()
+		cancel()
+		return nil, err
+	}
+	s.tls = tlsSetup
 
 	a, err := auth.New(ctx, auth.Config{
 		JWKSURL:            cfg.JWKSURL,
@@ -213,6 +234,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	api.Register(mux)
 	mux.Handle("GET /metrics", m.Handler())
 	registerWeb(mux)
+	s.registerLinks(mux, o.Interfaces)
 	s.handler = securityHeaders(mux)
 	s.http = &http.Server{
 		Handler:           s.handler,
@@ -225,11 +247,9 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		// oversized token gets the protocol's answer (4401, "token is
 		// too large") after the upgrade; see docs/protocol.md, 4.1.
 		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ErrorLog:       httpErrorLog(s.log.Handler()),
 	}
-	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
+	s.http.TLSConfig = s.tls.tlsConfig()
 	return s, nil
 }
 
@@ -238,17 +258,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve serves on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	if s.cfg.TLSCert != "" || s.cfg.TLSKey != "" {
-		if s.cfg.TLSCert == "" || s.cfg.TLSKey == "" {
-			return errors.New("--tls-cert and --tls-key must be given together")
-		}
-		err := s.http.ServeTLS(l, s.cfg.TLSCert, s.cfg.TLSKey)
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	}
-	err := s.http.Serve(l)
+	s.links.Listening(l.Addr(), PublicBase(s.cfg, l.Addr()))
+	err := s.tls.serve(s.http, l, s.log)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -259,6 +270,7 @@ func (s *Server) Serve(l net.Listener) error {
 // drain grace, closes the rest with 1012, stops accepting and closes the
 // store. Sessions stay persisted for the next start.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.tls.shutdown(ctx)
 	s.Sessions.BeginShutdown()
 	// The listener stays open through the drain: a client that reconnects
 	// here meanwhile gets 503 with Retry-After, which it can act on, not a

@@ -147,3 +147,24 @@ func (c *clientFlags) explain(err error) error {
 	}
 	return err
 }
+
+// listFlag is a repeatable flag whose values may also be comma-separated
+// (so its environment variable can hold several): --acme-domain a,b
+// --acme-domain c is [a b c].
+type listFlag []string
+
+func (l *listFlag) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}
+
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}

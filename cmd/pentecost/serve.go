@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pentecost/pentecost/internal/lan"
 	"github.com/pentecost/pentecost/server"
 )
 
@@ -24,7 +25,12 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", c.AllowedOrigins, "comma-separated browser Origin allow-list (* for any); empty = same origin only")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "comma-separated CIDRs whose X-Forwarded-For is believed")
-	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "the URL users reach this server at, for the start-up speaker link")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "the URL users reach this server at: start-up links, the speaker page's QR code")
+	fs.Var((*listFlag)(&c.ACMEDomains), "acme-domain", "serve HTTPS on --addr with certificates from an ACME CA for this domain (repeat or comma-separate for several)")
+	fs.StringVar(&c.ACMEEmail, "acme-email", c.ACMEEmail, "ACME account contact email, for the CA's notices (never logged)")
+	fs.StringVar(&c.ACMECA, "acme-ca", c.ACMECA, "ACME CA directory URL")
+	fs.StringVar(&c.ACMECARoot, "acme-ca-root", c.ACMECARoot, "extra PEM root certificate to trust when talking to the ACME CA (private or test CAs)")
+	fs.StringVar(&c.ACMEHTTPAddr, "acme-http-addr", c.ACMEHTTPAddr, "with --acme-domain: plain-HTTP listener for HTTP-01 challenges and redirects to HTTPS (empty: none)")
 	fs.StringVar(&c.JWKSURL, "jwks-url", c.JWKSURL, "verify speaker tokens against this JWKS (RS256/ES256)")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "required token issuer (exact match)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "required token audience (Cognito client_id counts)")
@@ -112,7 +118,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(ctx, cfg, server.Options{Logger: log})
+	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Interfaces: lanInterfaces})
 	if err != nil {
 		return err
 	}
@@ -121,23 +127,33 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		_ = srv.Shutdown(context.Background())
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	scheme := "http"
-	if cfg.TLSCert != "" {
-		scheme = "https"
+	if h := srv.ACMEHTTPHandler(); h != nil {
+		serveACMEHTTP(srv, cfg.ACMEHTTPAddr, log)
 	}
-	base := cfg.PublicURL
-	if base == "" {
-		base = scheme + "://" + displayAddr(l.Addr())
+	log.Info("pentecost listening", "addr", l.Addr().String(), "auth", srv.Auth.Mode(), "scheme", server.Scheme(cfg))
+	b := banner{
+		public: server.PublicBase(cfg, l.Addr()),
+		scheme: server.Scheme(cfg),
+		listen: l.Addr(),
 	}
-	log.Info("pentecost listening", "addr", l.Addr().String(), "auth", srv.Auth.Mode())
-	if srv.Auth.Mode() == "builtin" {
-		tok, err := srv.Auth.Mint("speaker", 12*time.Hour, false)
-		if err == nil {
-			// The link goes to the terminal, never to the logs. The token is
-			// in the fragment so it is not sent in HTTP requests either.
-			fmt.Fprintf(stdout, "\nPentecost is running at %s\n\nSpeaker link (valid 12 h):\n  %s/speak#token=%s\n\nListeners open %s/ and type the session ID.\nMint more speaker tokens with: pentecost token --sub NAME\n\n", base, base, tok, base)
+	if b.public == "" {
+		ifs, err := lanInterfaces()
+		if err != nil {
+			log.Warn("cannot list network interfaces", "err", err)
+		}
+		b.lan = lan.URLs(b.scheme, l.Addr(), lan.Addresses(ifs))
+		if len(b.lan) == 0 {
+			log.Warn("phones cannot reach this server: no LAN address to listen on (see the start-up message)")
 		}
 	}
+	if srv.Auth.Mode() == "builtin" {
+		// The link goes to the terminal, never to the logs. The token is
+		// in the fragment so it is not sent in HTTP requests either.
+		if tok, err := srv.Auth.Mint("speaker", 12*time.Hour, false); err == nil {
+			b.token = tok
+		}
+	}
+	b.write(stdout)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
@@ -154,6 +170,31 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// lanInterfaces lists the machine's interfaces; tests replace it.
+var lanInterfaces lan.Source = lan.System
+
+// serveACMEHTTP starts the plain-HTTP listener ACME wants (HTTP-01 answers,
+// redirects to HTTPS). Failing to bind it is not fatal: TLS-ALPN-01 on
+// --addr still gets certificates.
+func serveACMEHTTP(srv *server.Server, addr string, log *slog.Logger) {
+	if addr == "" {
+		log.Info("acme: no HTTP listener (--acme-http-addr is empty): certificates through TLS-ALPN-01 on --addr only, no redirect to HTTPS")
+		return
+	}
+	hl, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Warn("acme: cannot listen for HTTP-01 challenges and redirects to HTTPS; certificates can still be obtained through TLS-ALPN-01 on --addr",
+			"addr", addr, "err", err)
+		return
+	}
+	log.Info("acme: HTTP-01 challenges and redirects to HTTPS", "addr", hl.Addr().String())
+	go func() {
+		if err := srv.ServeACMEHTTP(hl); err != nil {
+			log.Warn("acme: HTTP listener stopped", "err", err)
+		}
+	}()
 }
 
 func displayAddr(a net.Addr) string {
