@@ -1,11 +1,12 @@
 // Package ws is the WebSocket transport: the upgrade, the connect flows of
-// docs/protocol.md, "Connecting to /ws", the read loop, the per-connection writer and the
-// connection's timers. It turns frames into calls on the session layer and is
-// the only package that touches a socket.
+// docs/protocol.md, "Connecting to /ws", the frame reader, the connection's
+// timers, and the socket each connection's hub.Queue writes to (conn
+// implements hub.Link). It turns frames into calls on the session layer and
+// is the only package that touches a socket.
 //
 // It is built on github.com/gobwas/ws, which leaves framing to us: that is
-// what lets a message be framed once and shared by every listener, and a
-// writer send everything queued for a listener in one writev(2).
+// what lets hub frame a message once for every listener, and a queue's
+// writer send everything waiting for a listener in one writev(2).
 package ws
 
 import (
