@@ -214,7 +214,8 @@ func (r *frameReader) next() event {
 			return fail(1002, "unknown opcode")
 		}
 		r.fragments++
-		if r.msgLen+h.Length > r.hard || r.fragments > maxFragments {
+		// Written so that no length a header can declare overflows it.
+		if h.Length > r.hard-r.msgLen || r.fragments > maxFragments {
 			return fail(1009, "message too big")
 		}
 		r.msgLen += h.Length

@@ -41,6 +41,15 @@ func testReader(in []byte) *frameReader {
 	})
 }
 
+// A continuation whose declared length would overflow the running total
+// is over the limit, not a wrap-around to a small number.
+func TestFrameReaderHugeContinuation(t *testing.T) {
+	in := append(clientFrame(false, 0x1, []byte("a")), 0x80, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4)
+	if ev := testReader(in).next(); ev.kind != evFail || ev.code != 1009 {
+		t.Fatalf("%+v, want close 1009", ev)
+	}
+}
+
 func TestFrameReaderReassemblesAndLimits(t *testing.T) {
 	var in []byte
 	in = append(in, clientFrame(false, 0x1, []byte(`{"a":`))...)
@@ -79,6 +88,8 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add(clientFrame(true, 0x8, []byte{0x13, 0x88}))
 	f.Add([]byte{0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4})
 	f.Add([]byte{0xc1, 0x80, 1, 2, 3, 4})
+	// A continuation declaring 2^63-1 bytes after a first fragment.
+	f.Add(append(clientFrame(false, 0x1, []byte("a")), 0x80, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := testReader(in)
 		for i := 0; i < len(in)+1; i++ {
