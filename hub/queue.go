@@ -28,7 +28,8 @@ type QueueOptions struct {
 	MaxControl int
 	// StallTimeout is how long the oldest message not yet written may wait
 	// (audio dropped in the meantime does not reset the clock) before the
-	// connection counts as slow. 0 disables the check.
+	// connection counts as slow, on top of Coalesce, which holds messages
+	// on purpose. 0 disables the check.
 	StallTimeout time.Duration
 	// WriteTimeout is how long a socket that accepts nothing is kept past
 	// the stall bound (or past the decision to close a slow connection)
@@ -131,7 +132,7 @@ func (q *Queue) Push(m *Message) (queued bool, dropped int) {
 	slow := false
 	if !q.slowFired {
 		waited = q.waitedLocked(m.born)
-		if q.control > q.opts.MaxControl || (q.opts.StallTimeout > 0 && waited > q.opts.StallTimeout) {
+		if q.control > q.opts.MaxControl || q.stalled(waited) {
 			slow = true
 			q.markSlowLocked()
 		}
@@ -159,6 +160,12 @@ func (q *Queue) waitedLocked(now time.Time) time.Duration {
 		return 0
 	}
 	return now.Sub(oldest)
+}
+
+// stalled reports whether a connection whose oldest unwritten message has
+// waited this long is too slow.
+func (q *Queue) stalled(waited time.Duration) bool {
+	return q.opts.StallTimeout > 0 && waited > q.opts.StallTimeout+q.opts.Coalesce
 }
 
 // markSlowLocked gives up on the connection's audio: what waits is dropped
@@ -393,7 +400,7 @@ func (q *Queue) run() {
 		closing, code, reason := q.closing, q.closeCode, q.closeReason
 		slow := q.slowFired
 		waited := q.waitedLocked(lastWork)
-		if !slow && q.opts.StallTimeout > 0 && waited > q.opts.StallTimeout {
+		if !slow && q.stalled(waited) {
 			// Caught here when nothing was pushed since the stall began.
 			q.markSlowLocked()
 			slow = true
@@ -435,7 +442,7 @@ func (q *Queue) run() {
 			if err := q.link.WriteFrames(frames, deadline); err != nil {
 				q.mu.Lock()
 				waited := q.waitedLocked(time.Now())
-				fire := !q.slowFired && q.opts.StallTimeout > 0 && waited > q.opts.StallTimeout
+				fire := !q.slowFired && q.stalled(waited)
 				if fire {
 					q.markSlowLocked()
 				}
@@ -482,7 +489,7 @@ func (q *Queue) deadline(cur, oldest, now time.Time, slow bool) time.Time {
 	if oldest.IsZero() || oldest.After(now) {
 		oldest = now
 	}
-	want := oldest.Add(q.opts.StallTimeout + limit)
+	want := oldest.Add(q.opts.StallTimeout + q.opts.Coalesce + limit)
 	if cur.Before(want.Add(-limit / 2)) {
 		return want
 	}

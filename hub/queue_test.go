@@ -253,3 +253,19 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// --write-coalesce holds messages on purpose: that wait is not a stall.
+func TestQueueStallAllowsForCoalescing(t *testing.T) {
+	fired := 0
+	q := NewQueue(QueueOptions{StallTimeout: 10 * time.Second, Coalesce: 5 * time.Second, OnSlow: func(time.Duration) { fired++ }})
+	t0 := time.Now()
+	q.Push(made(1, t0))
+	q.Push(made(2, t0.Add(14*time.Second)))
+	if fired != 0 {
+		t.Fatal("slow within the bound plus the coalescing window")
+	}
+	q.Push(made(3, t0.Add(15500*time.Millisecond)))
+	if fired != 1 {
+		t.Fatal("not slow past the bound plus the coalescing window")
+	}
+}
