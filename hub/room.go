@@ -240,12 +240,21 @@ func (r *Room) NextSeq() uint32 {
 	return r.seq[""]
 }
 
-// SetNextSeq restores the source stream's sequence, so a session resumed on
-// another node or after a restart continues it.
-func (r *Room) SetNextSeq(seq uint32) {
+// RaiseNextSeq moves the source stream's next number up to next, never
+// back, so a session resumed on another node or after a restart continues
+// above every number already used.
+func (r *Room) RaiseNextSeq(next uint32) {
 	r.mu.Lock()
-	r.seq[""] = seq
+	r.raiseLocked(next)
 	r.mu.Unlock()
+}
+
+// raiseLocked moves the source stream's next number up to next. Numbers
+// compare as integers except across the 2^32 wrap.
+func (r *Room) raiseLocked(next uint32) {
+	if cur := r.seq[""]; next > cur || cur-next > 1<<31 {
+		r.seq[""] = next
+	}
 }
 
 // Publish stamps a source chunk, frames it once per encoding and language
@@ -269,9 +278,7 @@ func (r *Room) Deliver(sourceLang string, seq uint32, ingest time.Time, chunk []
 }
 
 func (r *Room) publishLocked(sourceLang string, seq uint32, chunk []byte, ingest time.Time) (queued int) {
-	if next := seq + 1; next > r.seq[""] || r.seq[""]-next > 1<<31 {
-		r.seq[""] = next
-	}
+	r.raiseLocked(seq + 1)
 	var bin *Message
 	dropped := 0
 	for lang, g := range r.byLang {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 
 	"github.com/pentecost/pentecost/internal/autotls"
 	"github.com/pentecost/pentecost/internal/lan"
-	"github.com/pentecost/pentecost/internal/redis"
 )
 
 // tlsSetup is how the node serves --addr: plain HTTP, HTTPS with the
@@ -49,18 +47,13 @@ func checkTLS(cfg Config) error {
 	return nil
 }
 
-// newTLS builds the node's TLS setup; with ACME, the certificates are kept
-// in Redis in cluster mode (client non-nil), so every node shares them and
-// one node at a time orders, and in <data dir>/acme otherwise.
-func newTLS(cfg Config, client *redis.Client, log *slog.Logger) (*tlsSetup, error) {
+// newTLS builds the node's TLS setup. With ACME, certificates live in
+// cache and orders take lock: in Redis in cluster mode, so every node shares
+// them and one node at a time orders, and in <data dir>/acme otherwise.
+func newTLS(cfg Config, cache autocert.Cache, lock autotls.OrderLock, log *slog.Logger) (*tlsSetup, error) {
 	t := &tlsSetup{certFile: cfg.TLSCert, keyFile: cfg.TLSKey}
 	if len(cfg.ACMEDomains) == 0 {
 		return t, nil
-	}
-	var cache autocert.Cache = autocert.DirCache(filepath.Join(cfg.DataDir, "acme"))
-	var lock autotls.OrderLock = autotls.NewLocalLock()
-	if client != nil {
-		cache, lock = redis.NewCertCache(client), redis.NewOrderLock(client)
 	}
 	m, err := autotls.New(autotls.Config{
 		Domains: cfg.ACMEDomains,

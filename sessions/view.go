@@ -47,21 +47,17 @@ func (s *Service) view(rec *pentecost.Session) *View {
 	if rec.Ended() {
 		return v
 	}
-	if s.cluster != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if total, by, err := s.cluster.Counts(ctx, rec.ID); err == nil {
-			v.ListenerCount, v.LanguageDistribution = total, by
-		}
+	l := s.find(rec.ID)
+	v.ListenerCount, v.LanguageDistribution = s.counts(rec.ID, l)
+	if l == nil {
+		// No connection of the session is here: the record knows whether
+		// a speaker is on air on another node.
 		v.SpeakerConnected = rec.SpeakerLive && rec.GraceUntil.IsZero()
 		return v
 	}
-	if l := s.lookupLive(rec.ID); l != nil {
-		v.ListenerCount, v.LanguageDistribution = l.room.Distribution()
-		l.mu.Lock()
-		v.SpeakerConnected = l.primary != nil
-		l.mu.Unlock()
-	}
+	l.mu.Lock()
+	v.SpeakerConnected = l.speakerConnectedLocked()
+	l.mu.Unlock()
 	return v
 }
 
@@ -136,11 +132,10 @@ func (s *Service) Patch(ctx context.Context, id, owner string, p PatchParams) (*
 		src = lang
 	}
 	if p.QualityTier != nil {
-		cp := CreateParams{SourceLanguage: "en", QualityTier: *p.QualityTier}
-		if err := cp.normalize(); err != nil {
+		var err error
+		if tier, err = choice("qualityTier", *p.QualityTier, pentecost.TierStandard, pentecost.TierPremium); err != nil {
 			return nil, err
 		}
-		tier = cp.QualityTier
 	}
 	rec, err := s.get(ctx, id)
 	if err != nil {
@@ -159,10 +154,7 @@ func (s *Service) Patch(ctx context.Context, id, owner string, p PatchParams) (*
 		}
 		return s.view(rec), nil
 	}
-	l, err := s.liveOf(ctx, rec)
-	if err != nil {
-		return nil, err
-	}
+	l := s.liveFor(rec)
 	if src != "" || tier != "" {
 		if err := l.setDetails(ctx, src, tier); err != nil {
 			return nil, err
@@ -189,7 +181,7 @@ func (s *Service) Patch(ctx context.Context, id, owner string, p PatchParams) (*
 
 // setDetails changes the source language or tier; a new source language
 // re-routes audio at once and each listener is told with languageChanged.
-func (l *live) setDetails(ctx context.Context, src, tier string) error {
+func (l *liveSession) setDetails(ctx context.Context, src, tier string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.s.clock.Now()
@@ -206,7 +198,7 @@ func (l *live) setDetails(ctx context.Context, src, tier string) error {
 	if err != nil {
 		return unavailable(err)
 	}
-	l.rec = rec
+	l.setRecordLocked(rec)
 	if src == "" {
 		return nil
 	}

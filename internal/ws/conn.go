@@ -221,9 +221,8 @@ func (c *conn) send(m protocol.Message) {
 func (c *conn) sendError(err error, sessionID string) {
 	e := pentecost.AsError(err)
 	if e == nil {
-		corr := newConnID()[:12]
-		c.logger().Error("internal error", "correlationId", corr, "err", err)
-		e = pentecost.Errorf(pentecost.ErrInternal, "internal error (correlation id %s)", corr).With("correlationId", corr)
+		e = pentecost.Internal(err)
+		c.logger().Error("internal error", "correlationId", e.CorrelationID(), "err", err)
 	} else if e.Err != nil {
 		c.logger().Warn("request failed", "code", e.Code, "err", e.Err)
 	}
@@ -283,7 +282,7 @@ func (c *conn) run(r *http.Request) {
 	case !c.srv.o.Origins.Check(r, c.srv.o.ClientIP.Scheme(r)):
 		// Debug: refusals cost an attacker nothing, so they must not fill
 		// the log; an operator chasing one turns the level down.
-		c.logger().Debug("origin refused", "origin", truncate(r.Header.Get("Origin"), 128), "scheme", c.srv.o.ClientIP.Scheme(r))
+		c.logger().Debug("origin refused", "origin", pentecost.Truncate(r.Header.Get("Origin"), 128), "scheme", c.srv.o.ClientIP.Scheme(r))
 		c.refuse(pentecost.Errorf(pentecost.ErrForbidden, "origin is not allowed"))
 	case !c.srv.acquireIP(c.ip):
 		c.srv.o.Observer.RateLimited("connections_per_ip")

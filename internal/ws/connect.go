@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/auth"
@@ -81,23 +80,8 @@ func (c *conn) connect(r *http.Request) error {
 			return c.joinListener(q, false, action == protocol.ActJoinSession)
 		}
 	default:
-		return pentecost.Errorf(pentecost.ErrInvalidAction, "unknown action %q", truncate(action, 64)).With("field", "action")
+		return pentecost.Errorf(pentecost.ErrInvalidAction, "unknown action %q", pentecost.Truncate(action, 64)).With("field", "action")
 	}
-}
-
-// truncate cuts s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	// Step back over at most a character's continuation bytes; a longer
-	// run of them is not UTF-8 anyway and is cut where it stands.
-	for i := n; i > 0 && i > n-utf8.UTFMax; i-- {
-		if utf8.RuneStart(s[i]) {
-			return s[:i]
-		}
-	}
-	return s[:n]
 }
 
 func (c *conn) verify(token string) (auth.Identity, error) {

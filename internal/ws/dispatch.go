@@ -94,7 +94,7 @@ func (c *conn) handleText(b []byte) {
 			c.sendError(unauthorizedAction(action, c.roleName()), sid)
 			return
 		}
-		if err := sp.End(c.ctx, truncate(m.Reason, maxEndMessage)); err != nil {
+		if err := sp.End(c.ctx, pentecost.Truncate(m.Reason, maxEndMessage)); err != nil {
 			c.sendError(err, sid)
 		}
 	case protocol.ActChangeLanguage:
@@ -150,7 +150,7 @@ func (c *conn) handleText(b []byte) {
 	case protocol.ActAttachProcessor:
 		c.sendError(unauthorizedAction(action, c.roleName()), sid)
 	default:
-		c.sendError(pentecost.Errorf(pentecost.ErrInvalidAction, "unknown action %q", truncate(m.Action, 64)).With("action", truncate(m.Action, 64)), sid)
+		c.sendError(pentecost.Errorf(pentecost.ErrInvalidAction, "unknown action %q", pentecost.Truncate(m.Action, 64)).With("action", pentecost.Truncate(m.Action, 64)), sid)
 	}
 }
 
@@ -224,7 +224,7 @@ func (c *conn) jsonAudio(m *protocol.ClientMessage) {
 	}
 	if m.SessionID != "" && m.SessionID != sp.SessionID() {
 		c.sendError(pentecost.Errorf(pentecost.ErrForbidden, "this connection may only send audio to its own session").
-			With("sessionId", truncate(m.SessionID, 64)), sid)
+			With("sessionId", pentecost.Truncate(m.SessionID, 64)), sid)
 		return
 	}
 	data, present := m.Audio()

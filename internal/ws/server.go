@@ -92,11 +92,6 @@ func DefaultConfig() Config {
 	}
 }
 
-// Authenticator verifies speaker and processor tokens.
-type Authenticator interface {
-	Verify(ctx context.Context, token string) (auth.Identity, error)
-}
-
 // IPLimiter limits an action per client IP.
 type IPLimiter interface {
 	Allow(key string) (bool, time.Duration)
@@ -116,7 +111,7 @@ type Observer interface {
 // Options are the transport's dependencies.
 type Options struct {
 	Sessions     *sessions.Service
-	Auth         Authenticator
+	Auth         auth.Verifier
 	Clock        clockwork.Clock
 	Logger       *slog.Logger
 	Origins      *OriginPolicy
