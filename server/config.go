@@ -37,6 +37,7 @@ type Config struct {
 	JWTIssuer          string
 	JWTAudience        string
 	JWTSecret          string
+	JWTAllowNoExp      bool
 	ProcessorRoleClaim string
 
 	HeartbeatTimeout       time.Duration
@@ -66,6 +67,8 @@ type Config struct {
 	AudioMaxChunksPerSec int
 	JSONMaxBytes         int
 	ListenerQueueChunks  int
+	SlowListenerTimeout  time.Duration
+	SendBufferBytes      int
 	WriteTimeout         time.Duration
 	WriteCoalesce        time.Duration
 	StatusInterval       time.Duration
@@ -112,6 +115,8 @@ func Defaults() Config {
 		AudioMaxChunksPerSec:    wc.AudioMaxPerSecond,
 		JSONMaxBytes:            wc.JSONMaxBytes,
 		ListenerQueueChunks:     128,
+		SlowListenerTimeout:     wc.Queue.StallTimeout,
+		SendBufferBytes:         wc.SendBuffer,
 		WriteTimeout:            wc.WriteTimeout,
 		StatusInterval:          sc.StatusInterval,
 		RefreshOverlap:          sc.RefreshOverlap,

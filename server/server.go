@@ -111,6 +111,7 @@ func (s *Server) build(ctx context.Context, o Options) error {
 		Issuer:             cfg.JWTIssuer,
 		Audience:           cfg.JWTAudience,
 		Secret:             cfg.JWTSecret,
+		AllowNoExp:         cfg.JWTAllowNoExp,
 		DataDir:            cfg.DataDir,
 		ProcessorRoleClaim: cfg.ProcessorRoleClaim,
 		Clock:              s.clock,
@@ -141,7 +142,7 @@ func (s *Server) build(ctx context.Context, o Options) error {
 	}
 	s.opened("sessions", func(context.Context) error { s.Sessions.Close(); return nil })
 
-	queue := hub.QueueOptions{MaxAudio: cfg.ListenerQueueChunks}
+	queue := hub.QueueOptions{MaxAudio: cfg.ListenerQueueChunks, StallTimeout: cfg.SlowListenerTimeout}
 	s.WS = ws.New(ws.Config{
 		HeartbeatTimeout:    cfg.HeartbeatTimeout,
 		PingInterval:        cfg.PingInterval,
@@ -150,6 +151,7 @@ func (s *Server) build(ctx context.Context, o Options) error {
 		MaxDuration:         cfg.ConnectionMaxDuration,
 		WriteTimeout:        cfg.WriteTimeout,
 		WriteCoalesce:       cfg.WriteCoalesce,
+		SendBuffer:          cfg.SendBufferBytes,
 		AudioMaxChunk:       cfg.AudioMaxChunkBytes,
 		AudioMaxPerSecond:   cfg.AudioMaxChunksPerSec,
 		JSONMaxBytes:        cfg.JSONMaxBytes,
@@ -186,9 +188,13 @@ func (s *Server) build(ctx context.Context, o Options) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 * 1024,
-		ErrorLog:          httpErrorLog(s.log.Handler()),
-		TLSConfig:         s.tls.tlsConfig(),
+		// A request line and headers above this get 431 from net/http. It
+		// leaves room for a token well past auth's 16 KiB cap, so an
+		// oversized token gets the protocol's answer (4401, "token is
+		// too large") after the upgrade; see docs/protocol.md, 4.1.
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       httpErrorLog(s.log.Handler()),
+		TLSConfig:      s.tls.tlsConfig(),
 	}
 	return nil
 }
@@ -206,21 +212,26 @@ func (s *Server) Serve(l net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting, asks every client to move (serverShutdown),
-// waits up to the drain grace, closes the rest with 1012, then closes every
+// Shutdown asks every client to move (serverShutdown), waits up to the
+// drain grace, closes the rest with 1012, stops accepting, then closes every
 // part of the node in reverse order of opening. Sessions stay persisted for
 // the next start.
 func (s *Server) Shutdown(ctx context.Context) error {
-	// Stop accepting new connections; hijacked WebSockets are ours to
-	// drain.
-	go func() { _ = s.http.Shutdown(ctx) }()
 	s.Sessions.BeginShutdown()
+	// The listener stays open through the drain: a client that reconnects
+	// here meanwhile gets 503 with Retry-After, which it can act on, not a
+	// refused connection.
 	s.WS.Drain(ctx, s.cfg.ShutdownGrace)
+	// Hijacked WebSockets are not the HTTP server's to wait for.
+	_ = s.http.Shutdown(ctx)
 	return s.closeAll(ctx)
 }
 
 // Node is the node's ID: in session records, and in every log line.
 func (s *Server) Node() string { return s.node }
+
+// maxHeaderBytes bounds a request's line and headers together.
+const maxHeaderBytes = 64 * 1024
 
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

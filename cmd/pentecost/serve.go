@@ -35,6 +35,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "required token issuer (exact match)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "required token audience (Cognito client_id counts)")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "verify HS256 tokens with this shared secret")
+	fs.BoolVar(&c.JWTAllowNoExp, "jwt-allow-no-exp", c.JWTAllowNoExp, "accept tokens without an exp claim (for issuers that never set one); by default a token must expire")
 	fs.StringVar(&c.ProcessorRoleClaim, "processor-role-claim", c.ProcessorRoleClaim, "claim whose value processor marks a processor token")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", c.HeartbeatTimeout, "close a connection idle this long")
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "server ping interval")
@@ -60,13 +61,28 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.IntVar(&c.AudioMaxChunksPerSec, "audio-max-chunks-per-second", c.AudioMaxChunksPerSec, "audio chunks per second per speaker connection")
 	fs.IntVar(&c.JSONMaxBytes, "json-max-bytes", c.JSONMaxBytes, "largest JSON message")
 	fs.IntVar(&c.ListenerQueueChunks, "listener-queue-chunks", c.ListenerQueueChunks, "audio chunks queued per listener before the oldest is dropped")
+	fs.DurationVar(&c.SlowListenerTimeout, "slow-listener-timeout", c.SlowListenerTimeout, "close a listener (4008) whose oldest queued message has waited this long (0 disables)")
+	fs.IntVar(&c.SendBufferBytes, "send-buffer-bytes", c.SendBufferBytes, "kernel send buffer (SO_SNDBUF) per WebSocket, so a stall shows in the queue; 0 = kernel autotuning")
 	fs.DurationVar(&c.WriteCoalesce, "write-coalesce", c.WriteCoalesce, "delay each socket write so more queued frames share it (fewer system calls, more latency); 0 = write at once")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "a socket write taking longer ends the connection")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "how long a socket that accepts nothing is kept past the slow-listener bound before it is cut without a close frame")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", c.SweepInterval, "how often expired sessions and dead speakers' nodes are looked for (at most 5s in cluster mode)")
 	fs.DurationVar(&c.StatusInterval, "status-interval", c.StatusInterval, "periodic sessionStatus to the speaker")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
 }
+
+const serveAbout = `
+Runs the broadcast server: the web apps (/ for listeners, /speak for the
+speaker), WebSockets on /ws, the session API on /sessions, health on /healthz
+and /readyz, Prometheus metrics on /metrics.
+
+With neither --jwks-url nor --jwt-secret it is its own token issuer: it keeps
+its signing key in --data-dir (issuer-key.pem, made on the first start) and
+prints a speaker link at start-up; pentecost token mints more tokens there.
+With --redis-url it joins a cluster of nodes sharing one Redis.
+
+Every flag can also be set by the environment variable shown under it; a flag
+given on the command line wins. docs/configuration.md explains each one.`
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
@@ -87,6 +103,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	cfg := server.Defaults()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	setUsage(fs, "pentecost serve [flags]", serveAbout, everyFlag)
 	serveFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -3,7 +3,6 @@ package ws
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -149,9 +148,20 @@ func (c *conn) readAuthMessage() (string, error) {
 		mu.Unlock()
 	}()
 	bad := pentecost.Errorf(pentecost.ErrUnauthorized, `the first message must be {"action":"authenticate","token":"..."} (auth=message)`)
+	// The same frame reader as the read loop, so every frame rule (masking,
+	// reserved bits, fragments, sizes) holds before authentication too.
+	r := newFrameReader(c.br, 4*authMaxBytes, func(ws.OpCode) int { return authMaxBytes })
+	r.onFrame = c.touch
 	for {
-		h, err := ws.ReadHeader(c.br)
-		if err != nil {
+		ev := r.next()
+		switch ev.kind {
+		case evPing:
+			c.q.Pong(ev.data)
+		case evPong:
+		case evClose, evFail:
+			c.closeServer(ev.code, ev.reason)
+			return "", errPeerClosed
+		case evGone:
 			mu.Lock()
 			exp := expired
 			mu.Unlock()
@@ -159,44 +169,26 @@ func (c *conn) readAuthMessage() (string, error) {
 				return "", pentecost.Errorf(pentecost.ErrUnauthorized, "no authenticate message within %s (auth=message)", authTimeout)
 			}
 			return "", errPeerClosed
-		}
-		c.touch()
-		if !h.Masked {
+		case evTooBig:
 			return "", bad
-		}
-		if h.OpCode.IsControl() {
-			if h.Length > 125 || !h.Fin {
+		case evMessage:
+			if ev.op != ws.OpText {
 				return "", bad
 			}
-			p := make([]byte, h.Length)
-			if _, err := io.ReadFull(c.br, p); err != nil {
-				return "", errPeerClosed
+			var m struct {
+				Action string `json:"action"`
+				Token  string `json:"token"`
 			}
-			ws.Cipher(p, h.Mask, 0)
-			if c.handleControl(h.OpCode, p) {
-				return "", errPeerClosed
+			err := json.Unmarshal(ev.data, &m)
+			r.release()
+			if err != nil || m.Action != protocol.ActAuthenticate {
+				return "", bad
 			}
-			continue
+			if strings.TrimSpace(m.Token) == "" {
+				return "", pentecost.Errorf(pentecost.ErrUnauthorized, "the authenticate message has no token")
+			}
+			return strings.TrimSpace(m.Token), nil
 		}
-		if h.OpCode != ws.OpText || !h.Fin || h.Length > authMaxBytes {
-			return "", bad
-		}
-		p := make([]byte, h.Length)
-		if _, err := io.ReadFull(c.br, p); err != nil {
-			return "", errPeerClosed
-		}
-		ws.Cipher(p, h.Mask, 0)
-		var m struct {
-			Action string `json:"action"`
-			Token  string `json:"token"`
-		}
-		if json.Unmarshal(p, &m) != nil || m.Action != protocol.ActAuthenticate {
-			return "", bad
-		}
-		if strings.TrimSpace(m.Token) == "" {
-			return "", pentecost.Errorf(pentecost.ErrUnauthorized, "the authenticate message has no token")
-		}
-		return strings.TrimSpace(m.Token), nil
 	}
 }
 

@@ -109,10 +109,11 @@ func TestProcessorFullLoop(t *testing.T) {
 	if f := nextAudio(t, es); f.Header.Kind != 1 || f.Header.Sequence != 0 || !bytes.Equal(f.Chunk, esAudio) {
 		t.Fatalf("es frame: %+v %q", f.Header, f.Chunk)
 	}
-	// The translated chunk answers the first source chunk: one lag sample.
-	if samples := metricValue(t, n, `pentecost_processing_lag_seconds_count{language="es"}`); samples != 1 {
-		t.Fatalf("processing lag samples for es: %v, want 1", samples)
-	}
+	// The translated chunk answers the first source chunk: one lag sample,
+	// recorded after the fan-out (so possibly after the listener has it).
+	waitUntil(t, "one processing lag sample for es", func() bool {
+		return metricValue(t, n, `pentecost_processing_lag_seconds_count{language="es"}`) == 1
+	})
 	sendJSON(t, p, map[string]any{"action": "publishAudio", "sessionId": id, "targetLanguage": "fr", "audioData": b64([]byte("bonjour"))})
 	if f := nextAudio(t, fr); f.Header.Kind != 1 || string(f.Chunk) != "bonjour" {
 		t.Fatalf("fr frame: %+v %q", f.Header, f.Chunk)
