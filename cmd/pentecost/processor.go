@@ -18,6 +18,8 @@ import (
 type processorConfig struct {
 	clientFlags
 	languages, mode, execCmd string
+	captionsOnly             bool
+	audioLanguages           string
 }
 
 // processorModes are the values of --mode.
@@ -45,6 +47,11 @@ modes:
 example (a pitch-shifted "translation" with sox):
   pentecost processor --exec 'sox -q -t raw -r 16000 -e signed -b 16 -c 1 - -t raw - pitch 400'
 
+Captions only: with --captions-only the processor publishes captions and no
+audio; the listeners of its languages keep hearing the speaker and read (or
+have their phone speak) the translation. --audio-languages es,fr sends audio
+for those languages only, captions only for the others it serves.
+
 Without --token it mints a processor token with the server's built-in issuer
 key, read from --data-dir, for every connection; it never creates a key. The
 environment variables below are read when the flag is not given (an empty
@@ -53,6 +60,8 @@ variable counts as unset).`, only(clientEnv...))
 	fs.StringVar(&c.languages, "languages", "", "comma-separated target languages to serve (e.g. es,fr); empty serves all")
 	fs.StringVar(&c.mode, "mode", "tone", "what to publish: tone, exec or passthrough")
 	fs.StringVar(&c.execCmd, "exec", "", "command run per (session, language) with sh -c; implies --mode exec")
+	fs.BoolVar(&c.captionsOnly, "captions-only", false, "publish captions only, no audio: listeners keep the source audio (attaches with audio=none)")
+	fs.StringVar(&c.audioLanguages, "audio-languages", "", "comma-separated languages to publish audio for; the others get captions only (empty: all)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -72,6 +81,9 @@ variable counts as unset).`, only(clientEnv...))
 		c.mode = "exec"
 	case c.mode == "exec":
 		return c, errors.New("--mode exec needs --exec CMD")
+	}
+	if c.captionsOnly && strings.TrimSpace(c.audioLanguages) != "" {
+		return c, errors.New("--captions-only publishes no audio: it excludes --audio-languages")
 	}
 	valid := false
 	for _, m := range processorModes {
@@ -125,11 +137,13 @@ func runProcessor(ctx context.Context, args []string, _ io.Reader, _, stderr io.
 		fmt.Fprintf(errw, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
 	}
 	eng, err := processor.New(processor.Options{
-		Server:     cfg.server,
-		Token:      token,
-		Languages:  splitLanguages(cfg.languages),
-		Translator: cfg.translator(),
-		Logf:       logf,
+		Server:         cfg.server,
+		Token:          token,
+		Languages:      splitLanguages(cfg.languages),
+		CaptionsOnly:   cfg.captionsOnly,
+		AudioLanguages: splitLanguages(cfg.audioLanguages),
+		Translator:     cfg.translator(),
+		Logf:           logf,
 	})
 	if err != nil {
 		return err
@@ -142,7 +156,14 @@ func runProcessor(ctx context.Context, args []string, _ io.Reader, _, stderr io.
 	if cfg.mode == "exec" {
 		what = fmt.Sprintf("exec (%s)", cfg.execCmd)
 	}
-	logf("reference processor: mode %s, languages %s, server %s", what, langs, cfg.server)
+	audio := "all"
+	switch {
+	case cfg.captionsOnly:
+		audio = "none (captions only)"
+	case cfg.audioLanguages != "":
+		audio = strings.Join(splitLanguages(cfg.audioLanguages), ",")
+	}
+	logf("reference processor: mode %s, languages %s, audio %s, server %s", what, langs, audio, cfg.server)
 	err = eng.Run(ctx)
 	st := eng.Stats()
 	logf("stopped: published %d audio chunks and %d captions; %d source chunks dropped by slow workers, %d worker restarts",
