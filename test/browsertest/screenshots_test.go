@@ -166,6 +166,17 @@ func TestBrowserScreenshots(t *testing.T) {
 	cancel()
 	<-done
 
+	// French served with captions only, the phone's voice reading them (a
+	// stand-in speech engine with a French voice: headless Chromium has none).
+	stopFr := captionsOnlyProcessor(t, n, &sentences{}, "fr")
+	fr := listenerAt(t, b, roomURL(n), "listener-fr-voice", id, "fr", asPhone,
+		injectScript(fakeSpeech(`[{name: 'Test Français', lang: 'fr-FR'}]`)))
+	fr.waitStats("French captions", 20*time.Second, func(s stats) bool { return s["voiceOffered"] == true && s.num("captionLines") >= 2 })
+	chooseMode(fr, "voice")
+	fr.waitStats("the voice", 10*time.Second, func(s stats) bool { return s.num("voiceSpoken") >= 2 && s.num("captionLines") >= 4 })
+	shot(t, fr, dir, "listen-voice", phone, false)
+	stopFr()
+
 	// Paused by the speaker, in the dark scheme.
 	sp.click("pause")
 	en.waitStats("paused", 5*time.Second, func(s stats) bool { return s.str("state") == "paused" })
