@@ -50,25 +50,7 @@ func (s *sentences) Start(_ context.Context, _ processor.Stream, out processor.O
 // CaptionsOnly for langs, captioning with tr; stop detaches it.
 func captionsOnlyProcessor(t *testing.T, n *node, tr processor.Translator, langs ...string) (stop func()) {
 	t.Helper()
-	tok, err := n.srv.Auth.Mint("captioner", time.Hour, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := processor.New(processor.Options{
-		Server: n.url, Token: processor.StaticToken(tok), Languages: langs, CaptionsOnly: true, Translator: tr,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = eng.Run(ctx)
-	}()
-	stop = func() { cancel(); <-done }
-	t.Cleanup(stop)
-	return stop
+	return runProcessor(t, n, processor.Options{Languages: langs, CaptionsOnly: true, Translator: tr})
 }
 
 // speechRecorder records, before the app loads, what the page asks of
@@ -244,8 +226,8 @@ func TestBrowserSyntheticVoice(t *testing.T) {
 	}
 	// Captions only for Spanish: the original audio plays, the captions come,
 	// and the app says both.
-	s := waitPlaying(es, stats{}, 15*time.Second)
-	s = es.waitStats("Spanish captions over the original", 15*time.Second, func(s stats) bool {
+	waitPlaying(es, stats{}, 15*time.Second)
+	s := es.waitStats("Spanish captions over the original", 15*time.Second, func(s stats) bool {
 		return s["captionsServed"] == true && s["untranslated"] == true && s.num("captionLines") >= 2 && s["voiceOffered"] == true
 	})
 	if s.num("lastKind") != 0 {
@@ -539,7 +521,7 @@ func TestBrowserWebKitVoice(t *testing.T) {
 	wk.waitStats("Spanish captions", 20*time.Second, func(s stats) bool { return s["voiceOffered"] == true && s.num("captionLines") >= 1 })
 	wdExec[bool](wk, record)
 	wk.click("#mode-voice") // chosen before, and remembered: this click changes nothing
-	s = wk.waitStats("no Spanish voice", 10*time.Second, func(s stats) bool {
+	wk.waitStats("no Spanish voice", 10*time.Second, func(s stats) bool {
 		return s.str("listenMode") == "voice" && s["voiceAvailable"] == false && s.num("captionLines") >= 3
 	})
 	if note := wdExec[string](wk, "const n = document.getElementById('voice-note'); return n.hidden ? '' : n.textContent"); !strings.HasPrefix(strings.ToLower(note), "este teléfono no tiene voz en español") {
