@@ -65,11 +65,7 @@ flags:
 `)
 		fs.PrintDefaults()
 	}
-	c.clientFlags.register(fs, "processor", "reference-processor")
-	fs.StringVar(&c.languages, "languages", "", "comma-separated target languages to serve (e.g. es,fr); empty serves all")
-	fs.StringVar(&c.mode, "mode", "tone", "what to publish: tone, exec, passthrough or speech")
-	fs.StringVar(&c.execCmd, "exec", "", "command run per (session, language) with sh -c; implies --mode exec")
-	c.speech.register(fs)
+	c.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -115,6 +111,15 @@ flags:
 		return c, fmt.Errorf("--mode %q: want one of %s", c.mode, strings.Join(processorModes, ", "))
 	}
 	return c, nil
+}
+
+// register defines the flags of `pentecost processor`.
+func (c *processorConfig) register(fs *flag.FlagSet) {
+	c.clientFlags.register(fs, "processor", "reference-processor")
+	fs.StringVar(&c.languages, "languages", "", "comma-separated target languages to serve (e.g. es,fr); empty serves all")
+	fs.StringVar(&c.mode, "mode", "tone", "what to publish: tone, exec, passthrough or speech")
+	fs.StringVar(&c.execCmd, "exec", "", "command run per (session, language) with sh -c; implies --mode exec")
+	c.speech.register(fs)
 }
 
 func (c processorConfig) translator() processor.Translator {

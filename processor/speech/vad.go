@@ -197,6 +197,3 @@ func (s *segmenter) push(frame []int16) step {
 	s.in = false
 	return st
 }
-
-// sentenceOpen reports whether a sentence is in progress.
-func (s *segmenter) sentenceOpen() bool { return s.in }
