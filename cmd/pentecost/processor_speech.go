@@ -43,7 +43,7 @@ func (c *speechConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.asrURL, "asr-url", "", "speech mode, --asr openai: the API's base URL (default "+webapi.DefaultOpenAIURL+"); key in "+envASRKey)
 	fs.StringVar(&c.asrModel, "asr-model", "", "speech mode, --asr openai: the model (default whisper-1)")
 	fs.DurationVar(&c.asrInterim, "asr-interim", 0, "speech mode, --asr openai: also transcribe the sentence so far every this much speech, for interim transcripts (0: off; each is a request)")
-	fs.StringVar(&c.mt, "mt", "apertium", "speech mode: translator, apertium, libretranslate, deepl or none (the transcript only)")
+	fs.StringVar(&c.mt, "mt", "apertium", "speech mode: translator, apertium, libretranslate, deepl or none (the transcript only; served languages hear the source)")
 	fs.StringVar(&c.mtURL, "mt-url", "", "speech mode: the LibreTranslate server's URL (required), or DeepL's API URL (default by key); key in "+envMTKey)
 	fs.StringVar(&c.tts, "tts", "espeak", "speech mode: synthesizer, espeak (espeak-ng), openai (an OpenAI-compatible /audio/speech API) or none (captions only)")
 	fs.StringVar(&c.ttsURL, "tts-url", "", "speech mode, --tts openai: the API's base URL (default "+webapi.DefaultOpenAIURL+"); key in "+envTTSKey)
@@ -92,6 +92,13 @@ func (c *speechConfig) check(given map[string]bool, getenv func(string) string) 
 	}
 	if c.mt == "deepl" && c.mtKey == "" {
 		errs = append(errs, fmt.Errorf("--mt deepl needs the API key in %s", envMTKey))
+	}
+	if c.mt == "none" {
+		// Nothing translated, nothing to speak.
+		if given["tts"] && c.tts != "none" {
+			errs = append(errs, fmt.Errorf("--tts %s with --mt none: there is no translation to speak", c.tts))
+		}
+		c.tts = "none"
 	}
 	if given["tts-voice"] && c.tts == "none" {
 		errs = append(errs, errors.New("--tts-voice with --tts none"))
@@ -225,7 +232,7 @@ func (c *speechConfig) build(logf func(string, ...any), explicitLanguages []stri
 		o.Translator = d
 		parts = append(parts, "translation DeepL"+keyNote(c.mtKey, envMTKey))
 	case "none":
-		parts = append(parts, "no translation (transcript only)")
+		parts = append(parts, "no translation (the transcript only; served languages hear the source)")
 	}
 	def, per, _ := parseVoices(c.ttsVoice)
 	switch c.tts {

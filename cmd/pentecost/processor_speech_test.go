@@ -52,6 +52,7 @@ func TestParseProcessorSpeech(t *testing.T) {
 		{"--tts-voice", "es="},                          // no voice
 		{"--asr", "openai", "--stage-timeout", "-1s"},   // negative
 		{"--mt", "deepl", "--mt-url", "https://x.test"}, // DeepL without its key
+		{"--mt", "none", "--tts", "espeak"},             // nothing to speak
 	} {
 		if bad[1] == "deepl" {
 			delete(env, envMTKey)
@@ -60,6 +61,9 @@ func TestParseProcessorSpeech(t *testing.T) {
 			t.Errorf("%v accepted", bad)
 		}
 		env[envMTKey] = "mt-secret"
+	}
+	if c, err := parseProcessor([]string{"--mt", "none"}, getenv, &bytes.Buffer{}); err != nil || c.speech.tts != "none" {
+		t.Errorf("--mt none: tts %q, %v", c.speech.tts, err)
 	}
 	var help bytes.Buffer
 	_, _ = parseProcessor([]string{"-h"}, getenv, &help)

@@ -79,8 +79,16 @@ func (s *session) addLanguage(lang string, out processor.Output) *language {
 // translated stream is thus continuous and real-time paced without a timer,
 // one translated chunk answers each source chunk (so the server's
 // processing-lag pairing holds), and it stops when the speaker stops.
+//
+// Without a translator (the transcript only), the language is given the
+// source audio unchanged: its listeners hear the speaker rather than
+// silence.
 func (l *language) Process(c processor.Chunk) error {
 	l.sess.feed(c)
+	if l.p.o.Translator == nil {
+		l.out.Audio(c.Data)
+		return nil
+	}
 	if !l.voiceOn.Load() || len(c.Data) < 2 {
 		return nil
 	}

@@ -25,10 +25,11 @@ type Options struct {
 	// Recognizer turns the source speech into text; required.
 	Recognizer Recognizer
 	// Translator translates each sentence into the target languages; nil
-	// publishes the transcript only.
+	// publishes the transcript only, and gives each served language the
+	// source audio unchanged.
 	Translator TextTranslator
 	// Synthesizer speaks the translations; nil publishes captions only
-	// (no translated audio at all).
+	// (no translated audio at all). Ignored without a Translator.
 	Synthesizer Synthesizer
 	// NewVAD makes a session's VAD; nil means an EnergyVAD.
 	NewVAD func() VAD
@@ -125,6 +126,9 @@ func New(o Options) (*Pipeline, error) {
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
+	}
+	if o.Translator == nil {
+		o.Synthesizer = nil
 	}
 	return &Pipeline{o: o, tl: newThrottle(o.Logf, o.ErrorLogEvery), sessions: map[sessionKey]*session{}}, nil
 }

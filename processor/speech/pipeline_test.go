@@ -325,3 +325,22 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestWithoutATranslatorTheTranscriptAndTheSource(t *testing.T) {
+	p, _ := newPipeline(t, Options{Recognizer: &fakeRecognizer{}, Synthesizer: &fakeTTS{}})
+	es, out := start(t, p, "es")
+	var c chunker
+	chunks := c.sentences(1)
+	feedAll(t, chunks, es)
+	out.waitFor(t, "the transcript", func(o *fakeOutput) bool { return len(o.transcripts) == 1 })
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if len(out.captions) != 0 || len(out.audio) != len(chunks)*FrameSamples {
+		t.Fatalf("%d captions, %d samples of audio for %d fed", len(out.captions), len(out.audio), len(chunks)*FrameSamples)
+	}
+	for i, ch := range chunks {
+		if got := PCMBytes(out.audio[i*FrameSamples : (i+1)*FrameSamples]); string(got) != string(ch.Data) {
+			t.Fatalf("chunk %d is not the source", i)
+		}
+	}
+}

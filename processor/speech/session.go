@@ -32,7 +32,11 @@ type session struct {
 	feedMu  sync.Mutex
 	started bool
 	next    uint32 // the sequence number expected next
-	audio   chan audioChunk
+	// decode turns a source chunk into pcm16 16 kHz samples. It is the
+	// session's (a decoder may keep state from chunk to chunk) and sees
+	// each chunk once, in order: the place for an Opus decoder.
+	decode func([]byte) []int16
+	audio  chan audioChunk
 
 	// mu guards langs; writers also hold the Pipeline's lock.
 	mu    sync.RWMutex
@@ -70,9 +74,10 @@ func (p *Pipeline) startSession(k sessionKey) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{
 		p: p, key: k, ctx: ctx, cancel: cancel,
-		audio: make(chan audioChunk, audioQueue),
-		langs: map[string]*language{},
-		ready: map[int]recorded{},
+		decode: decodePCM16,
+		audio:  make(chan audioChunk, audioQueue),
+		langs:  map[string]*language{},
+		ready:  map[int]recorded{},
 	}
 	s.wg.Add(1)
 	go s.loop()
@@ -107,16 +112,23 @@ func (s *session) feed(c processor.Chunk) {
 		}
 	}
 	s.started, s.next = true, c.Sequence+1
-	pcm := make([]int16, len(c.Data)/2)
-	for i := range pcm {
-		pcm[i] = int16(binary.LittleEndian.Uint16(c.Data[2*i:]))
-	}
+	pcm := s.decode(c.Data)
 	// Sent under feedMu, so chunks queue in sequence order.
 	select {
 	case s.audio <- audioChunk{pcm: pcm, at: time.Now()}:
 	default:
 		s.p.tl.log("audio/"+s.key.id, "session %s: the speech pipeline is falling behind: source audio dropped", s.key.id)
 	}
+}
+
+// decodePCM16 reads a pcm16 chunk (an odd last byte, which no speaker
+// sends, is dropped).
+func decodePCM16(b []byte) []int16 {
+	pcm := make([]int16, len(b)/2)
+	for i := range pcm {
+		pcm[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
+	}
+	return pcm
 }
 
 // loop runs the VAD over the session's audio and streams each sentence to

@@ -190,7 +190,8 @@ func (a *Apertium) proc(mode string) (*apertiumProc, error) {
 	cmd := exec.Command(a.bash, "-c", string(script), "apertium", "-n", "")
 	setProcessGroup(cmd)
 	cmd.WaitDelay = time.Second
-	p := &apertiumProc{cmd: cmd, stderr: &tail{max: 2048}, exited: make(chan struct{})}
+	p := &apertiumProc{cmd: cmd, stderr: &tail{max: 2048}, exited: make(chan struct{}), turn: make(chan struct{}, 1)}
+	p.turn <- struct{}{}
 	cmd.Stderr = p.stderr
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, err
@@ -232,7 +233,7 @@ type apertiumProc struct {
 	exited  chan struct{}
 	waitErr error
 
-	mu sync.Mutex // one sentence at a time
+	turn chan struct{} // one sentence at a time; a token while free
 }
 
 type readResult struct {
@@ -241,8 +242,14 @@ type readResult struct {
 }
 
 func (p *apertiumProc) translate(ctx context.Context, text string) (string, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	// Sessions share a pair's pipeline; waiting for another session's
+	// sentence counts against this one's deadline.
+	select {
+	case <-p.turn:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { p.turn <- struct{}{} }()
 	// A blank before the NUL: the first program of the pipeline only
 	// finishes its last word when something follows it.
 	if _, err := io.WriteString(p.stdin, apertiumEscape(text)+" \x00"); err != nil {
