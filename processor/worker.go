@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/protocol"
 )
 
@@ -268,5 +269,5 @@ func (o *output) Logf(format string, args ...any) { o.w.logf(format, args...) }
 // replaced first: JSON encoding would turn each bad byte into a 3-byte
 // U+FFFD, pushing a text cut to the limit over it.
 func captionText(text string) string {
-	return truncateUTF8(strings.ToValidUTF8(text, "\uFFFD"), maxCaptionBytes)
+	return pentecost.Truncate(strings.ToValidUTF8(text, "\uFFFD"), maxCaptionBytes)
 }

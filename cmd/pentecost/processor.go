@@ -28,9 +28,7 @@ func parseProcessor(args []string, getenv func(string) string, stderr io.Writer)
 	var c processorConfig
 	fs := flag.NewFlagSet("processor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: pentecost processor [--mode tone|exec|passthrough|speech] [--exec CMD] [flags]
-
+	setUsage(fs, "pentecost processor [--mode tone|exec|passthrough|speech] [--exec CMD] [flags]", `
 Runs the reference translation processor: it attaches to the server, and for
 every (session, language) the server assigns it (languages with listeners),
 turns the session's source audio into that language's stream.
@@ -61,10 +59,10 @@ examples:
   pentecost processor --asr openai --asr-url http://127.0.0.1:8081/v1 \
     --mt libretranslate --mt-url http://127.0.0.1:5000 --tts none
 
-flags:
-`)
-		fs.PrintDefaults()
-	}
+Without --token it mints a processor token with the server's built-in issuer
+key, read from --data-dir, for every connection; it never creates a key. The
+environment variables below are read when the flag is not given (an empty
+variable counts as unset).`, only(clientEnv...))
 	c.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
