@@ -29,7 +29,7 @@ type fakeRecognizer struct {
 	langs    []string
 	openErr  error
 	endErr   map[int]error         // utterance index → End error
-	endDelay map[int]time.Duration // utterance index → End delay
+	endGate  map[int]chan struct{} // utterance index → End waits for it to close
 	partials bool                  // report "partial n" after the first write
 }
 
@@ -90,11 +90,11 @@ func (u *fakeUtterance) Write(pcm []int16) error {
 
 func (u *fakeUtterance) End(ctx context.Context) (string, error) {
 	u.r.mu.Lock()
-	d, err := u.r.endDelay[u.idx], u.r.endErr[u.idx]
+	gate, err := u.r.endGate[u.idx], u.r.endErr[u.idx]
 	u.r.mu.Unlock()
-	if d > 0 {
+	if gate != nil {
 		select {
-		case <-time.After(d):
+		case <-gate:
 		case <-ctx.Done():
 			return "", ctx.Err()
 		}

@@ -85,32 +85,51 @@ func TestRecognizesOncePerSessionAndTranslatesPerLanguage(t *testing.T) {
 	}
 
 	// The voice: each worker publishes exactly as much audio as it was
-	// fed, silence until the synthesized speech is ready, then the speech.
-	feedAll(t, c.make(false, 2*time.Second), es, fr)
-	for _, o := range []*fakeOutput{esOut, frOut} {
+	// fed, silence while no synthesized speech is ready, and the speech of
+	// the three sentences (1000 samples each) once it is.
+	spoken := func(o *fakeOutput) int {
 		o.mu.Lock()
-		n, spoken := len(o.audio), 0
+		defer o.mu.Unlock()
+		n := 0
 		for _, v := range o.audio {
 			if v == 1000 {
-				spoken++
+				n++
 			}
 		}
-		o.mu.Unlock()
-		if want := len(c.sentences(3))*FrameSamples + 100*FrameSamples; n != want {
-			t.Errorf("%s: %d samples of audio published for %d fed", o.lang, n, want)
+		return n
+	}
+	fed := len(c.sentences(3)) * FrameSamples
+	for deadline := time.Now().Add(wait); spoken(esOut) < 3000 || spoken(frOut) < 3000; {
+		if time.Now().After(deadline) {
+			t.Fatalf("spoken %d (es) and %d (fr) samples, want 3000", spoken(esOut), spoken(frOut))
 		}
-		if spoken == 0 || spoken%1000 != 0 {
-			t.Errorf("%s: %d samples of synthesized speech published, want a multiple of 1000", o.lang, spoken)
+		feedAll(t, c.make(false, 20*time.Millisecond), es, fr)
+		fed += FrameSamples
+	}
+	for _, o := range []*fakeOutput{esOut, frOut} {
+		o.mu.Lock()
+		n := len(o.audio)
+		o.mu.Unlock()
+		if n != fed {
+			t.Errorf("%s: %d samples of audio published for %d fed", o.lang, n, fed)
+		}
+		if s := spoken(o); s != 3000 {
+			t.Errorf("%s: %d samples of synthesized speech, want 3000", o.lang, s)
 		}
 	}
 }
 
 func TestTranscriptsInOrderAndPartialsOnlyForTheCurrentSentence(t *testing.T) {
-	rec := &fakeRecognizer{partials: true, endDelay: map[int]time.Duration{0: 300 * time.Millisecond}}
+	gate := make(chan struct{})
+	rec := &fakeRecognizer{partials: true, endGate: map[int]chan struct{}{0: gate}}
 	p, _ := newPipeline(t, Options{Recognizer: rec, Translator: &fakeMT{}})
 	es, out := start(t, p, "es")
 	var c chunker
 	feedAll(t, c.sentences(2), es)
+	// Sentence 1 is being recognized (its partial is out) while sentence
+	// 0 is not done yet; then sentence 0 finishes.
+	waitUntil(t, "sentence 1 under way", func() bool { _, _, _, s := rec.snapshot(); return len(s) == 2 && s[1] > 0 })
+	close(gate)
 	out.waitFor(t, "two transcripts", func(o *fakeOutput) bool { return len(o.transcripts) == 2 })
 	out.mu.Lock()
 	defer out.mu.Unlock()

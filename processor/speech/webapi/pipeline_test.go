@@ -147,15 +147,22 @@ func TestPipelineOverHTTPStandIns(t *testing.T) {
 	if captions, _, _ := fr.snapshot(); len(captions) != 0 {
 		t.Errorf("fr captions %q from a failing translator", captions)
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
-	all := strings.Join(logs, "\n")
+	// The failures are logged by the languages' own goroutines: wait.
+	var all string
 	for _, want := range []string{
 		"fr translation of sentence 0 failed: LibreTranslate: HTTP 500 Internal Server Error: Cannot translate text: model crashed",
 		"es speech synthesis of sentence 0 failed: speech API: HTTP 500 Internal Server Error: The server had an error while processing your request.",
 	} {
-		if !strings.Contains(all, want) {
-			t.Errorf("no log line %q in\n%s", want, all)
+		for deadline := time.Now().Add(wait); ; time.Sleep(10 * time.Millisecond) {
+			logMu.Lock()
+			all = strings.Join(logs, "\n")
+			logMu.Unlock()
+			if strings.Contains(all, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no log line %q in\n%s", want, all)
+			}
 		}
 	}
 	if strings.Contains(all, testKey) {
