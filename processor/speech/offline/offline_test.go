@@ -113,12 +113,12 @@ func TestMissingProgramsAndModelsNameTheirPackage(t *testing.T) {
 	if _, err := NewPocketsphinx(PocketsphinxConfig{Binary: "no-such-pocketsphinx"}); err == nil || !strings.Contains(err.Error(), "apt-get install pocketsphinx") {
 		t.Errorf("missing binary: %v", err)
 	}
+	if _, err := NewEspeak(EspeakConfig{Binary: "no-such-espeak"}); err == nil || !strings.Contains(err.Error(), "apt-get install espeak-ng") {
+		t.Errorf("missing espeak-ng: %v", err)
+	}
 	need(t, map[string]string{"pocketsphinx_continuous": "pocketsphinx"})
 	if _, err := NewPocketsphinx(PocketsphinxConfig{ModelDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "apt-get install pocketsphinx-en-us") {
 		t.Errorf("missing model: %v", err)
-	}
-	if _, err := NewEspeak(EspeakConfig{Binary: "no-such-espeak"}); err == nil || !strings.Contains(err.Error(), "apt-get install espeak-ng") {
-		t.Errorf("missing espeak-ng: %v", err)
 	}
 }
 
