@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,6 +115,40 @@ func stream(ctx context.Context, c *client.Conn) *streamer {
 		}
 	}()
 	return s
+}
+
+// sentAt returns when the k-th chunk was sent, if it was.
+func (s *streamer) sentAt(k int) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k < 0 || k >= len(s.sent) {
+		return time.Time{}, false
+	}
+	return s.sent[k], true
+}
+
+// latencies returns, for the chunks sent in [from, to) that arrived, how
+// long each took from the speaker's send to the listener: the speaker's k-th
+// chunk carries sequence number base+k. A delay the server adds shows here,
+// while a pause of the test's own sender (a loaded machine) does not.
+func (s *streamer) latencies(as []arrival, base uint32, from, to time.Time) []time.Duration {
+	var out []time.Duration
+	for _, a := range as {
+		sent, ok := s.sentAt(int(a.seq - base))
+		if ok && !sent.Before(from) && sent.Before(to) {
+			out = append(out, a.at.Sub(sent))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pct is the p-th percentile of sorted ds.
+func pct(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	return ds[min(len(ds)-1, int(p*float64(len(ds))))]
 }
 
 // sentBetween counts the chunks sent in [from, to).

@@ -139,3 +139,26 @@ func (c *cluster) realNode() *testserver.Node {
 	c.t.Helper()
 	return testserver.StartRealTime(c.t, c.config())
 }
+
+// startSentinel starts a redis-sentinel watching master as "mymaster",
+// with quorum 1 and a failover after 1 s without answers.
+func startSentinel(t *testing.T, master *redisProc) *redisProc {
+	t.Helper()
+	r := &redisProc{t: t, bin: needBinary(t, "redis-sentinel"), dir: t.TempDir(), port: freePort(t)}
+	conf := filepath.Join(r.dir, "sentinel.conf")
+	body := fmt.Sprintf(`bind 127.0.0.1
+port %d
+dir %s
+sentinel monitor mymaster 127.0.0.1 %d 1
+sentinel down-after-milliseconds mymaster 1000
+sentinel failover-timeout mymaster 10000
+sentinel parallel-syncs mymaster 1
+`, r.port, r.dir, master.port)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.args = []string{conf}
+	r.start()
+	t.Cleanup(r.kill)
+	return r
+}

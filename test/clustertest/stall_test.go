@@ -36,8 +36,8 @@ func TestRedisStallKeepsLocalAudio(t *testing.T) {
 	onLocal, onRemote, onSpeaker := record(bg, local), record(bg, remote), record(bg, sp)
 	chunks := stream(bg, sp)
 	time.Sleep(2 * time.Second)
-	if n, _ := between(onRemote.arrivals(), time.Now().Add(-time.Second), time.Now()); n < 40 {
-		t.Fatalf("before the stall the remote listener got %d chunks in a second", n)
+	if len(onRemote.arrivals()) == 0 {
+		t.Fatal("before the stall the remote listener got nothing")
 	}
 
 	stallAt := time.Now()
@@ -57,16 +57,22 @@ func TestRedisStallKeepsLocalAudio(t *testing.T) {
 	endAt := time.Now()
 	cancel()
 
-	// Same-node listener during the stall.
+	// Same-node listener during the stall: every chunk, none delayed. The
+	// speaker's first chunk is number 0, so chunk k is number k.
 	sent := chunks.sentBetween(stallAt, resumeAt)
-	got, silence := between(onLocal.arrivals(), stallAt, resumeAt)
-	t.Logf("during the %v stall: the speaker sent %d chunks; the same-node listener got %d (%.1f %%), longest silence %v",
-		stall, sent, got, 100*float64(got)/float64(sent), silence.Round(time.Millisecond))
-	if float64(got) < 0.99*float64(sent) {
-		t.Errorf("the same-node listener got %d of %d chunks during the stall, want >= 99 %%", got, sent)
+	lat := chunks.latencies(onLocal.arrivals(), 0, stallAt, resumeAt)
+	_, silence := between(onLocal.arrivals(), stallAt, resumeAt)
+	t.Logf("during the %v stall: the speaker sent %d chunks; the same-node listener got %d (%.1f %%); "+
+		"send-to-listener latency p50 %v, p99 %v, max %v; longest silence %v",
+		stall, sent, len(lat), 100*float64(len(lat))/float64(sent), pct(lat, .5).Round(time.Millisecond),
+		pct(lat, .99).Round(time.Millisecond), pct(lat, 1).Round(time.Millisecond), silence.Round(time.Millisecond))
+	if float64(len(lat)) < 0.99*float64(sent) {
+		t.Errorf("the same-node listener got %d of %d chunks during the stall, want >= 99 %%", len(lat), sent)
 	}
-	if silence > 100*time.Millisecond {
-		t.Errorf("the same-node listener heard nothing for %v during the stall, want <= 100 ms", silence)
+	// A chunk held up by the server leaves the listener in silence for as
+	// long; the test's own sender pausing (a loaded machine) does not count.
+	if worst := pct(lat, 1); worst > 100*time.Millisecond {
+		t.Errorf("a chunk took %v from the speaker to the same-node listener during the stall: silence over 100 ms", worst)
 	}
 
 	// The speaker's heartbeats were answered at once.
@@ -114,7 +120,7 @@ func TestRedisStallKeepsLocalAudio(t *testing.T) {
 	if stale > 25 {
 		t.Errorf("%d chunks numbered during the stall reached the other node after it (a backlog burst)", stale)
 	}
-	if expect := chunks.sentBetween(resumeAt.Add(3*time.Second), endAt); float64(after) < 0.95*float64(expect) {
+	if expect := chunks.sentBetween(resumeAt.Add(3*time.Second), endAt.Add(-100*time.Millisecond)); after < expect {
 		t.Errorf("after the recovery the remote listener got %d of %d chunks", after, expect)
 	}
 
