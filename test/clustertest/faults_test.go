@@ -179,3 +179,28 @@ func metric(t *testing.T, n *testserver.Node, sample string) float64 {
 	}
 	return 0
 }
+
+// broadcast is a speaker on node a sending 20 ms chunks in real time, with a
+// listener on a (local) and one on b (remote), all they receive recorded.
+type broadcast struct {
+	a, b                         *testserver.Node
+	id                           string
+	speaker                      *client.Conn
+	onLocal, onRemote, onSpeaker *recorder
+	chunks                       *streamer
+	stop                         context.CancelFunc
+}
+
+func (c *cluster) broadcast() *broadcast {
+	c.t.Helper()
+	bc := &broadcast{a: c.realNode(), b: c.realNode()}
+	bc.speaker, bc.id = speaker(c.t, bc.a, "alice")
+	local, _ := listener(c.t, bc.a, bc.id, "es")
+	remote, _ := listener(c.t, bc.b, bc.id, "fr")
+	bg, cancel := context.WithCancel(context.Background())
+	c.t.Cleanup(cancel)
+	bc.stop = cancel
+	bc.onLocal, bc.onRemote, bc.onSpeaker = record(bg, local), record(bg, remote), record(bg, bc.speaker)
+	bc.chunks = stream(bg, bc.speaker)
+	return bc
+}

@@ -29,13 +29,9 @@ func TestRedisLosesItsData(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startRedis(t)
 			c := privateCluster(t, r, func(cfg *server.Config) { cfg.NodeTTL = nodeTTL })
-			a, b := c.realNode(), c.realNode()
-			sp, id := speaker(t, a, "alice")
-			local, _ := listener(t, a, id, "es")
-			bg, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			onLocal := record(bg, local)
-			chunks := stream(bg, sp)
+			bc := c.broadcast()
+			a, b, id := bc.a, bc.b, bc.id
+			onLocal, chunks := bc.onLocal, bc.chunks
 			time.Sleep(500 * time.Millisecond)
 
 			lostAt := time.Now()
@@ -50,7 +46,7 @@ func TestRedisLosesItsData(t *testing.T) {
 				if time.Now().After(deadline) {
 					t.Fatalf("no listener could join on node B within %v of the loss", deadline.Sub(lostAt))
 				}
-				conn := dial(t, b, q("sessionId", id, "targetLanguage", "fr"))
+				conn := dial(t, b, q("sessionId", id, "targetLanguage", "de"))
 				ev, err := conn.Next(ctx(t))
 				if err == nil && ev.Type == "sessionJoined" {
 					joined, joinedAt = conn, time.Now()

@@ -30,14 +30,9 @@ func TestSentinelFailover(t *testing.T) {
 
 	c := privateCluster(t, master, nil)
 	c.url = "redis+sentinel://" + sentinel.addr() + "/0?master_name=mymaster"
-	a, b := c.realNode(), c.realNode()
-	sp, id := speaker(t, a, "alice")
-	local, _ := listener(t, a, id, "es")
-	remote, _ := listener(t, b, id, "fr")
-	bg, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	onLocal, onRemote := record(bg, local), record(bg, remote)
-	chunks := stream(bg, sp)
+	bc := c.broadcast()
+	a, b, sp, id := bc.a, bc.b, bc.speaker, bc.id
+	onLocal, onRemote, chunks := bc.onLocal, bc.onRemote, bc.chunks
 	time.Sleep(time.Second)
 
 	killAt := time.Now()
@@ -56,7 +51,7 @@ func TestSentinelFailover(t *testing.T) {
 	})
 	time.Sleep(2 * time.Second)
 	endAt := time.Now()
-	cancel()
+	bc.stop()
 	t.Logf("cross-node audio back %v after the master was killed", resumedAt.Sub(killAt).Round(time.Millisecond))
 
 	// The speaker's own listeners heard everything, in time.

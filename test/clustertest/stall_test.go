@@ -26,15 +26,10 @@ func TestRedisStallKeepsLocalAudio(t *testing.T) {
 		// takes another for dead.
 		cfg.NodeTTL = 30 * time.Second
 	})
-	a, b := c.realNode(), c.realNode()
-	sp, id := speaker(t, a, "alice")
-	local, _ := listener(t, a, id, "es")
-	remote, _ := listener(t, b, id, "fr")
-
-	bg, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	onLocal, onRemote, onSpeaker := record(bg, local), record(bg, remote), record(bg, sp)
-	chunks := stream(bg, sp)
+	bc := c.broadcast()
+	a, b, sp := bc.a, bc.b, bc.speaker
+	onLocal, onRemote, onSpeaker, chunks := bc.onLocal, bc.onRemote, bc.onSpeaker, bc.chunks
+	bg := context.Background()
 	time.Sleep(2 * time.Second)
 	if len(onRemote.arrivals()) == 0 {
 		t.Fatal("before the stall the remote listener got nothing")
@@ -55,7 +50,7 @@ func TestRedisStallKeepsLocalAudio(t *testing.T) {
 	r.resume()
 	time.Sleep(5 * time.Second)
 	endAt := time.Now()
-	cancel()
+	bc.stop()
 
 	// Same-node listener during the stall: every chunk, none delayed. The
 	// speaker's first chunk is number 0, so chunk k is number k.
