@@ -7,7 +7,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/crypto/acme/autocert"
+
 	"github.com/pentecost/pentecost"
+	"github.com/pentecost/pentecost/internal/autotls"
 	"github.com/pentecost/pentecost/internal/bolt"
 	"github.com/pentecost/pentecost/internal/inmem"
 	"github.com/pentecost/pentecost/internal/ratelimit"
@@ -26,6 +29,9 @@ type shared struct {
 	sessionLimit sessions.Limiter
 	connectLimit ws.IPLimiter
 	joinLimit    ws.IPLimiter
+	// certCache and orderLock keep ACME certificates and serialize orders.
+	certCache autocert.Cache
+	orderLock autotls.OrderLock
 }
 
 // openLocal opens a single node's parts: the embedded store in the data
@@ -53,6 +59,8 @@ func (s *Server) openLocal(cfg Config, o Options) (*shared, error) {
 		sessionLimit: ratelimit.NewHourly(s.clock),
 		connectLimit: ratelimit.NewBuckets(s.clock, cfg.RateConnectsPerMinute, cfg.RateConnectsBurst),
 		joinLimit:    ratelimit.NewBuckets(s.clock, cfg.RateJoinsPerMinute, cfg.RateJoinsBurst),
+		certCache:    autocert.DirCache(filepath.Join(cfg.DataDir, "acme")),
+		orderLock:    autotls.NewLocalLock(),
 	}, nil
 }
 
@@ -80,6 +88,8 @@ func (s *Server) openRedis(ctx context.Context, cfg Config) (*shared, error) {
 		sessionLimit: redis.NewHourly(c, s.clock, s.log),
 		connectLimit: redis.NewLimiter(c, s.clock, s.log, "connect", cfg.RateConnectsPerMinute, cfg.RateConnectsBurst),
 		joinLimit:    redis.NewLimiter(c, s.clock, s.log, "join", cfg.RateJoinsPerMinute, cfg.RateJoinsBurst),
+		certCache:    redis.NewCertCache(c),
+		orderLock:    redis.NewOrderLock(c),
 	}, nil
 }
 

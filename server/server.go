@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +16,8 @@ import (
 	"github.com/pentecost/pentecost/auth"
 	"github.com/pentecost/pentecost/hub"
 	"github.com/pentecost/pentecost/internal/httpapi"
+	"github.com/pentecost/pentecost/internal/lan"
+	"github.com/pentecost/pentecost/internal/links"
 	"github.com/pentecost/pentecost/internal/metrics"
 	"github.com/pentecost/pentecost/internal/ws"
 	"github.com/pentecost/pentecost/sessionid"
@@ -33,6 +34,8 @@ type Server struct {
 	Sessions *sessions.Service
 	WS       *ws.Server
 	Metrics  *metrics.Metrics
+	tls      *tlsSetup
+	links    *links.Handler
 	handler  http.Handler
 	http     *http.Server
 	// closers are the parts New opened, in order; they are closed in
@@ -47,6 +50,9 @@ type Options struct {
 	// Store replaces the embedded store (tests of store failures); the
 	// node is then a single node.
 	Store pentecost.SessionStore
+	// Interfaces lists the network interfaces for GET /links (nil: the
+	// machine's).
+	Interfaces lan.Source
 }
 
 // New assembles a node: it opens the parts in order (shared state, token
@@ -59,6 +65,9 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkTLS(cfg); err != nil {
+		return nil, err
 	}
 	node := sessions.NewNodeID()
 	s := &Server{cfg: cfg, log: o.Logger.With("node", node), clock: o.Clock, node: node}
@@ -92,12 +101,17 @@ func (s *Server) build(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if s.tls, err = newTLS(cfg, sh.certCache, sh.orderLock, s.log); err != nil {
+		return err
+	}
+	s.opened("tls", func(ctx context.Context) error { s.tls.shutdown(ctx); return nil })
 
 	a, err := auth.New(bg, auth.Config{
 		JWKSURL:            cfg.JWKSURL,
 		Issuer:             cfg.JWTIssuer,
 		Audience:           cfg.JWTAudience,
 		Secret:             cfg.JWTSecret,
+		AllowNoExp:         cfg.JWTAllowNoExp,
 		DataDir:            cfg.DataDir,
 		ProcessorRoleClaim: cfg.ProcessorRoleClaim,
 		Clock:              s.clock,
@@ -131,7 +145,7 @@ func (s *Server) build(ctx context.Context, o Options) error {
 	}
 	s.opened("sessions", func(context.Context) error { s.Sessions.Close(); return nil })
 
-	queue := hub.QueueOptions{MaxAudio: cfg.ListenerQueueChunks}
+	queue := hub.QueueOptions{MaxAudio: cfg.ListenerQueueChunks, StallTimeout: cfg.SlowListenerTimeout}
 	s.WS = ws.New(ws.Config{
 		HeartbeatTimeout:    cfg.HeartbeatTimeout,
 		PingInterval:        cfg.PingInterval,
@@ -140,6 +154,7 @@ func (s *Server) build(ctx context.Context, o Options) error {
 		MaxDuration:         cfg.ConnectionMaxDuration,
 		WriteTimeout:        cfg.WriteTimeout,
 		WriteCoalesce:       cfg.WriteCoalesce,
+		SendBuffer:          cfg.SendBufferBytes,
 		AudioMaxChunk:       cfg.AudioMaxChunkBytes,
 		AudioMaxPerSecond:   cfg.AudioMaxChunksPerSec,
 		JSONMaxBytes:        cfg.JSONMaxBytes,
@@ -168,6 +183,7 @@ func (s *Server) build(ctx context.Context, o Options) error {
 	api.Register(mux)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	registerWeb(mux)
+	s.registerLinks(mux, o.Interfaces)
 	s.handler = securityHeaders(mux)
 	s.http = &http.Server{
 		Handler:           s.handler,
@@ -175,11 +191,13 @@ func (s *Server) build(ctx context.Context, o Options) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 * 1024,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		// A request line and headers above this get 431 from net/http. It
+		// leaves room for a token well past auth's 16 KiB cap, so an
+		// oversized token gets the protocol's answer (4401, "token is
+		// too large") after the upgrade; see docs/protocol.md, 4.1.
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       httpErrorLog(s.log.Handler()),
+		TLSConfig:      s.tls.tlsConfig(),
 	}
 	return nil
 }
@@ -189,38 +207,34 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve serves on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	if s.cfg.TLSCert != "" || s.cfg.TLSKey != "" {
-		if s.cfg.TLSCert == "" || s.cfg.TLSKey == "" {
-			return errors.New("--tls-cert and --tls-key must be given together")
-		}
-		err := s.http.ServeTLS(l, s.cfg.TLSCert, s.cfg.TLSKey)
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	}
-	err := s.http.Serve(l)
+	s.links.Listening(l.Addr(), PublicBase(s.cfg, l.Addr()))
+	err := s.tls.serve(s.http, l, s.log)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Shutdown stops accepting, asks every client to move (serverShutdown),
-// waits up to the drain grace, closes the rest with 1012, then closes every
+// Shutdown asks every client to move (serverShutdown), waits up to the
+// drain grace, closes the rest with 1012, stops accepting, then closes every
 // part of the node in reverse order of opening. Sessions stay persisted for
 // the next start.
 func (s *Server) Shutdown(ctx context.Context) error {
-	// Stop accepting new connections; hijacked WebSockets are ours to
-	// drain.
-	go func() { _ = s.http.Shutdown(ctx) }()
 	s.Sessions.BeginShutdown()
+	// The listener stays open through the drain: a client that reconnects
+	// here meanwhile gets 503 with Retry-After, which it can act on, not a
+	// refused connection.
 	s.WS.Drain(ctx, s.cfg.ShutdownGrace)
+	// Hijacked WebSockets are not the HTTP server's to wait for.
+	_ = s.http.Shutdown(ctx)
 	return s.closeAll(ctx)
 }
 
 // Node is the node's ID: in session records, and in every log line.
 func (s *Server) Node() string { return s.node }
+
+// maxHeaderBytes bounds a request's line and headers together.
+const maxHeaderBytes = 64 * 1024
 
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

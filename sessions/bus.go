@@ -73,7 +73,8 @@ type endEvent struct {
 }
 
 type speakerEvent struct {
-	Refresh bool `json:"refresh"`
+	Refresh bool   `json:"refresh"`
+	Epoch   uint64 `json:"epoch,omitempty"` // the record's SpeakerEpoch after the attach
 }
 
 type presenceEvent struct {
@@ -174,7 +175,7 @@ func (l *liveSession) receive(msg []byte) {
 		if json.Unmarshal(body, &ev) != nil {
 			return
 		}
-		l.speakerMoved(hex.EncodeToString(msg[1:1+originLen]), ev.Refresh)
+		l.speakerMoved(hex.EncodeToString(msg[1:1+originLen]), ev)
 	case evPresence:
 		var ev presenceEvent
 		if json.Unmarshal(body, &ev) != nil {
@@ -226,11 +227,18 @@ func (l *liveSession) noteBusSeq(seq uint32) {
 
 // speakerMoved runs when the speaker attached on node: this node's speaker
 // connections are replaced (or, for a refresh, closed after the overlap),
-// its grace timer is moot, and node holds the session now.
-func (l *liveSession) speakerMoved(node string, refresh bool) {
+// its grace timer is moot, and node holds the session now. News older than
+// what this node knows (an attach here came after it) is ignored.
+func (l *liveSession) speakerMoved(node string, ev speakerEvent) {
+	refresh := ev.Refresh
 	l.mu.Lock()
+	if ev.Epoch != 0 && ev.Epoch < l.rec.SpeakerEpoch {
+		l.mu.Unlock()
+		return
+	}
 	rec := l.rec.Clone()
 	rec.SpeakerNode, rec.SpeakerLive, rec.GraceUntil = node, true, time.Time{}
+	rec.SpeakerEpoch = max(rec.SpeakerEpoch, ev.Epoch)
 	l.setRecordLocked(rec)
 	if l.graceTimer != nil {
 		l.graceTimer.Stop()

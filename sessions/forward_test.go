@@ -112,13 +112,14 @@ func TestForwardQueueIsBounded(t *testing.T) {
 	}
 }
 
-// slowBus blocks its first Send until release is closed.
+// slowBus holds every Send until release is closed, then succeeds: a bus
+// that is slow, not down.
 type slowBus struct {
 	*inmem.Bus
 	release chan struct{}
 }
 
-func (s *slowBus) Send(ctx context.Context, msgs []sessions.Envelope) error {
+func (s *slowBus) Send(_ context.Context, msgs []sessions.Envelope) error {
 	<-s.release
-	return s.Bus.Send(ctx, msgs)
+	return s.Bus.Send(context.Background(), msgs)
 }

@@ -98,7 +98,8 @@ func (s *Service) newLiveLocked(rec *pentecost.Session) *liveSession {
 	}
 	s.byStream[l.streamID] = l
 	l.room = hub.NewRoom(hub.RoomOptions{
-		AudioText: audioText(rec.ID, rec.AudioFormat),
+		SessionID: rec.ID,
+		Format:    rec.AudioFormat,
 		OnDrop:    s.obs.AudioDropped,
 		StreamID:  l.streamID,
 	})

@@ -1,6 +1,7 @@
 package sessions_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -230,9 +231,10 @@ func TestReassertRecreatesLostRecords(t *testing.T) {
 		li.audio()
 	}
 	// carol's speaker attaches on A, then moves to B: B holds it now.
-	a.speak(movedAway.ID, "carol", false)
+	_, carolOnA := a.speak(movedAway.ID, "carol", false)
 	a.listen(movedAway.ID, "fr")
 	b.speak(movedAway.ID, "carol", false)
+	carolOnA.expect(protocol.TypeConnectionReplaced) // A knows
 
 	w.store.Store.Flush()
 	_, _, err := b.JoinListener(ctx, newConn(t), sessions.JoinParams{SessionID: onAir.ID, TargetLanguage: "es"})
@@ -307,4 +309,44 @@ func TestReassertRestoresASpeakerTakenForGone(t *testing.T) {
 	if _, err := w.store.Store.Get(ctx, rec.ID); code(err) != pentecost.ErrSessionNotFound {
 		t.Fatal("a record re-created by a node that counts as dead")
 	}
+}
+
+// News of a speaker's attach on another node that is older than an attach
+// here (it crossed the bus late) does not replace the speaker here; newer
+// news does. A record written back from an older attach is put right by the
+// node that holds the newer one.
+func TestStaleSpeakerNewsIsIgnored(t *testing.T) {
+	w := newWorld(t, nil)
+	a, b := w.node(), w.node()
+	rec := a.create("alice")
+	a.speak(rec.ID, "alice", false) // epoch 1
+	_, onB := b.speak(rec.ID, "alice", false)
+	epoch := w.record(rec.ID).SpeakerEpoch
+	news := func(epoch uint64) {
+		msg := append([]byte{'R'}, "\x01\x02\x03\x04\x05\x06\x07\x08"...)
+		msg = fmt.Appendf(msg, `{"refresh":false,"epoch":%d}`, epoch)
+		if err := w.bus.Send(ctx, []sessions.Envelope{{Topic: rec.ID, Msg: msg}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	news(epoch - 1)
+	onB.none(protocol.TypeConnectionReplaced)
+
+	// A stale record names another node: B, on air, restores it.
+	if _, err := w.store.Store.Update(ctx, rec.ID, func(r *pentecost.Session) error {
+		r.SpeakerNode, r.SpeakerEpoch = a.presence.Node(), epoch-1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.Reassert(ctx)
+	if got := w.record(rec.ID); got.SpeakerNode != b.presence.Node() || got.SpeakerEpoch != epoch {
+		t.Fatalf("record after B re-asserted: %+v", got)
+	}
+	if b.obs.count("reasserted:speaker") != 1 {
+		t.Fatalf("observed %v", b.obs.counts)
+	}
+
+	news(epoch + 1)
+	onB.expect(protocol.TypeConnectionReplaced)
 }

@@ -118,14 +118,15 @@ func (l *liveSession) reassertRecord(ctx context.Context) error {
 		return nil
 	case err != nil:
 		return err
-	case !onAir || stored.Ended() || stored.SpeakerNode != s.node || (stored.SpeakerLive && stored.GraceUntil.IsZero()):
+	case !onAir || stored.Ended() || !speakerFactsWrong(stored, rec, s.node):
 		return nil
 	}
 	updated, err := s.store.Update(ctx, l.id, func(r *pentecost.Session) error {
-		if r.Ended() || r.SpeakerNode != s.node {
+		if r.Ended() || !speakerFactsWrong(r, rec, s.node) {
 			return errNotDue
 		}
 		r.SpeakerLive, r.GraceUntil = true, time.Time{}
+		r.SpeakerNode, r.SpeakerEpoch = s.node, max(r.SpeakerEpoch, rec.SpeakerEpoch)
 		return nil
 	})
 	if errors.Is(err, errNotDue) {
@@ -146,6 +147,18 @@ func (l *liveSession) reassertRecord(ctx context.Context) error {
 		Header: protocol.H(protocol.TypeSpeakerReconnected, s.clock.Now()), SessionID: l.id,
 	})
 	return nil
+}
+
+// speakerFactsWrong reports whether stored misstates the speaker that mine
+// (this node's record, its speaker on air here) says is on node: another
+// node took it for gone, or a record written back from an older attach
+// names another node.
+func speakerFactsWrong(stored, mine *pentecost.Session, node string) bool {
+	if stored.SpeakerEpoch < mine.SpeakerEpoch {
+		return true
+	}
+	return stored.SpeakerNode == node && stored.SpeakerEpoch == mine.SpeakerEpoch &&
+		(!stored.SpeakerLive || !stored.GraceUntil.IsZero())
 }
 
 // counts is session sid's listener count and distribution on every node. l

@@ -3,7 +3,6 @@ package sessions
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -506,21 +505,6 @@ func (s *Service) drop(l *liveSession) {
 	}
 	s.mu.Unlock()
 	l.unfollow()
-}
-
-// audioText builds the base64 audioData message for one chunk and language.
-func audioText(sessionID, format string) func(lang string, kind byte, seq uint32, ingest time.Time, chunk []byte) []byte {
-	return func(lang string, kind byte, seq uint32, ingest time.Time, chunk []byte) []byte {
-		return protocol.Marshal(&protocol.AudioData{
-			Header:         protocol.Header{Type: protocol.TypeAudioData, Timestamp: ingest.UnixMilli()},
-			SessionID:      sessionID,
-			TargetLanguage: lang,
-			SequenceNumber: seq,
-			Kind:           int(kind),
-			AudioData:      base64.StdEncoding.EncodeToString(chunk),
-			Format:         format,
-		})
-	}
 }
 
 type nopObserver struct{}

@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,10 @@ type View struct {
 	EndedAt              int64                    `json:"endedAt,omitempty"`
 	EndReason            string                   `json:"endReason,omitempty"`
 	BroadcastState       pentecost.BroadcastState `json:"broadcastState"`
+	// TranslatedLanguages lists the target languages a processor attached
+	// to this node would serve now, so that a listener app can offer them
+	// first; empty once ended.
+	TranslatedLanguages []string `json:"translatedLanguages"`
 }
 
 func (s *Service) view(rec *pentecost.Session) *View {
@@ -43,10 +48,12 @@ func (s *Service) view(rec *pentecost.Session) *View {
 		EndedAt:              pentecost.UnixMilli(rec.EndedAt),
 		EndReason:            rec.EndReason,
 		BroadcastState:       rec.Broadcast,
+		TranslatedLanguages:  []string{},
 	}
 	if rec.Ended() {
 		return v
 	}
+	v.TranslatedLanguages = s.translatedLanguages(rec.SourceLanguage)
 	l := s.find(rec.ID)
 	v.ListenerCount, v.LanguageDistribution = s.counts(rec.ID, l)
 	if l == nil {
@@ -224,4 +231,31 @@ func (s *Service) Delete(ctx context.Context, id, owner string) error {
 	}
 	_, err = s.end(ctx, id, pentecost.EndDeleted, "")
 	return err
+}
+
+// translatedLanguages lists the languages other than src that some attached
+// processor serves (one that names none serves every language), sorted.
+func (s *Service) translatedLanguages(src string) []string {
+	s.procMu.Lock()
+	procs := slices.Clone(s.procs)
+	s.procMu.Unlock()
+	set := map[string]bool{}
+	for _, p := range procs {
+		if p.langs == nil {
+			for _, l := range pentecost.Languages {
+				set[l.Code] = true
+			}
+			continue
+		}
+		for l := range p.langs {
+			set[l] = true
+		}
+	}
+	delete(set, src)
+	out := make([]string, 0, len(set))
+	for l := range set {
+		out = append(out, l)
+	}
+	slices.Sort(out)
+	return out
 }
