@@ -59,7 +59,7 @@ func TestSentinelFailover(t *testing.T) {
 	lat := chunks.latencies(onLocal.arrivals(), 0, killAt, endAt.Add(-100*time.Millisecond))
 	t.Logf("on the speaker's node during the failover: %d of %d chunks; latency p99 %v, max %v",
 		len(lat), sent, pct(lat, .99).Round(time.Millisecond), pct(lat, 1).Round(time.Millisecond))
-	if len(lat) < sent || pct(lat, 1) > 100*time.Millisecond {
+	if len(lat) < sent || pct(lat, 1) > 250*time.Millisecond {
 		t.Errorf("the same-node listener: %d of %d chunks, a chunk took %v", len(lat), sent, pct(lat, 1))
 	}
 
@@ -78,8 +78,9 @@ func TestSentinelFailover(t *testing.T) {
 	if !strings.Contains(a.Logs.String(), "cross-node bus") && droppedA == 0 {
 		t.Error("node A neither dropped nor logged anything for the failover")
 	}
-	if after, _ := between(as, resumedAt.Add(500*time.Millisecond), endAt); float64(after) < 0.9*float64(chunks.sentBetween(resumedAt.Add(500*time.Millisecond), endAt)) {
-		t.Errorf("after the failover the remote listener got %d chunks", after)
+	from, to := resumedAt.Add(500*time.Millisecond), endAt.Add(-time.Second)
+	if after, n := chunks.latencies(as, 0, from, to), chunks.sentBetween(from, to); len(after) < n {
+		t.Errorf("after the failover the remote listener got %d of %d chunks", len(after), n)
 	}
 
 	// The session survived on both nodes, and a new listener joins.

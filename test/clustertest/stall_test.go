@@ -80,7 +80,7 @@ func TestRedisStallKeepsLocalAudio(t *testing.T) {
 		slowest = max(slowest, acks[len(acks)-len(beats)+i].Sub(at))
 	}
 	t.Logf("slowest heartbeatAck during the stall: %v", slowest.Round(time.Millisecond))
-	if slowest > 250*time.Millisecond {
+	if slowest > 500*time.Millisecond {
 		t.Errorf("a heartbeatAck took %v during the stall", slowest)
 	}
 	if errs, _ := onSpeaker.eventsOf("error"); len(errs) > 0 {
@@ -106,17 +106,20 @@ func TestRedisStallKeepsLocalAudio(t *testing.T) {
 			resumed = a.at
 		}
 	}
-	after, _ := between(onRemote.arrivals(), resumeAt.Add(3*time.Second), endAt)
-	t.Logf("after the stall: cross-node audio back %v after SIGCONT; %d stale chunks delivered; %d chunks in the last %v",
-		resumed.Sub(resumeAt).Round(time.Millisecond), stale, after, endAt.Sub(resumeAt.Add(3*time.Second)).Round(time.Millisecond))
+	// Every chunk sent once cross-node audio is back arrives (given a
+	// second to cross).
+	from, to := resumeAt.Add(3*time.Second), endAt.Add(-time.Second)
+	after := chunks.latencies(onRemote.arrivals(), 0, from, to)
+	t.Logf("after the stall: cross-node audio back %v after SIGCONT; %d stale chunks delivered; %d of the %d chunks sent from 3 s after SIGCONT arrived (latency p99 %v)",
+		resumed.Sub(resumeAt).Round(time.Millisecond), stale, len(after), chunks.sentBetween(from, to), pct(after, .99).Round(time.Millisecond))
 	if resumed.IsZero() || resumed.Sub(resumeAt) > 3*time.Second {
 		t.Errorf("cross-node audio did not resume within 3 s of SIGCONT")
 	}
 	if stale > 25 {
 		t.Errorf("%d chunks numbered during the stall reached the other node after it (a backlog burst)", stale)
 	}
-	if expect := chunks.sentBetween(resumeAt.Add(3*time.Second), endAt.Add(-100*time.Millisecond)); after < expect {
-		t.Errorf("after the recovery the remote listener got %d of %d chunks", after, expect)
+	if n := chunks.sentBetween(from, to); len(after) < n {
+		t.Errorf("after the recovery the remote listener got %d of %d chunks", len(after), n)
 	}
 
 	// Nothing is lost silently: the speaker's node counted and logged what
