@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -64,7 +65,7 @@ func newClient(url string) (*goredis.Client, string, error) {
 	if rest, ok := cutSentinelScheme(url); ok {
 		opts, err := goredis.ParseFailoverURL(rest)
 		if err != nil {
-			return nil, "", fmt.Errorf("redis: parse sentinel url: %w", err)
+			return nil, "", fmt.Errorf("redis: parse sentinel url: %w", withoutURL(err))
 		}
 		if opts.MasterName == "" {
 			return nil, "", errors.New("redis: a sentinel url needs master_name=NAME (the name the sentinels monitor)")
@@ -76,11 +77,20 @@ func newClient(url string) (*goredis.Client, string, error) {
 	}
 	opts, err := goredis.ParseURL(url)
 	if err != nil {
-		return nil, "", fmt.Errorf("redis: parse url: %w", err)
+		return nil, "", fmt.Errorf("redis: parse url: %w", withoutURL(err))
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = dialTimeout, ioTimeout, ioTimeout
 	opts.MaxRetries, opts.ContextTimeoutEnabled = maxRetries, true
 	return goredis.NewClient(opts), opts.Addr, nil
+}
+
+// withoutURL drops the URL (and the password in it) from a URL parse error.
+func withoutURL(err error) error {
+	var ue *neturl.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // cutSentinelScheme turns redis+sentinel:// and rediss+sentinel:// into the

@@ -18,12 +18,15 @@ func TestURLs(t *testing.T) {
 		{"redis+sentinel://127.0.0.1:26379/0", "", "needs master_name"},
 		{"redis+sentinel://127.0.0.1:26379/0?master_name=m&nonsense=1", "", "parse sentinel url"},
 		{"http://127.0.0.1:6379", "", "parse url"},
+		// A malformed URL's error never repeats the URL and its password.
+		{"redis://user:s3cret@host:bad/0", "", "invalid port"},
+		{"redis+sentinel://user:s3cret@host:bad/0?master_name=m", "", "invalid port"},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
 			rdb, where, err := newClient(tc.url)
 			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("error %v, want %q", err, tc.err)
+				if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "s3cret") {
+					t.Fatalf("error %v, want %q and no password", err, tc.err)
 				}
 				return
 			}
