@@ -3,7 +3,6 @@ package clustertest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,17 +30,6 @@ type redisProc struct {
 	cmd  *exec.Cmd
 }
 
-// freePort returns a loopback port nobody listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // needBinary skips the test when a program it runs is not installed.
 func needBinary(t *testing.T, name string) string {
 	t.Helper()
@@ -55,7 +43,7 @@ func needBinary(t *testing.T, name string) string {
 // startRedis starts a private, empty redis-server without persistence.
 func startRedis(t *testing.T, extra ...string) *redisProc {
 	t.Helper()
-	r := &redisProc{t: t, bin: needBinary(t, "redis-server"), dir: t.TempDir(), port: freePort(t)}
+	r := &redisProc{t: t, bin: needBinary(t, "redis-server"), dir: t.TempDir(), port: testserver.FreePort(t)}
 	r.args = append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(r.port), "--save", "", "--appendonly", "no",
 		"--dir", r.dir}, extra...)
 	r.start()
@@ -144,7 +132,7 @@ func (c *cluster) realNode() *testserver.Node {
 // with quorum 1 and a failover after 1 s without answers.
 func startSentinel(t *testing.T, master *redisProc) *redisProc {
 	t.Helper()
-	r := &redisProc{t: t, bin: needBinary(t, "redis-sentinel"), dir: t.TempDir(), port: freePort(t)}
+	r := &redisProc{t: t, bin: needBinary(t, "redis-sentinel"), dir: t.TempDir(), port: testserver.FreePort(t)}
 	conf := filepath.Join(r.dir, "sentinel.conf")
 	body := fmt.Sprintf(`bind 127.0.0.1
 port %d
