@@ -195,7 +195,6 @@ func newWebKit(t *testing.T, proxy string) *wdSession {
 	return s
 }
 
-
 // startXvfb runs a virtual display for the test and returns its name.
 func startXvfb(t *testing.T) string {
 	t.Helper()
