@@ -164,6 +164,7 @@ func (f *forwarder) outage(cause error) bool {
 	for {
 		select {
 		case <-f.stop:
+			f.drop(f.take())
 			return false
 		case <-f.wake:
 			f.drop(f.take())
@@ -198,12 +199,14 @@ func (f *forwarder) outage(cause error) bool {
 	}
 }
 
-// flush sends what is queued at the stop, once, unless the bus is down.
+// flush sends what is queued at the stop, once; with the bus down it is
+// counted as dropped.
 func (f *forwarder) flush() {
+	batch := f.take()
 	if f.down.Load() {
+		f.drop(batch)
 		return
 	}
-	batch := f.take()
 	if len(batch) == 0 {
 		return
 	}
