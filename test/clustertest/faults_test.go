@@ -188,6 +188,7 @@ type broadcast struct {
 	speaker                      *client.Conn
 	onLocal, onRemote, onSpeaker *recorder
 	chunks                       *streamer
+	sched                        *schedProbe
 	stop                         context.CancelFunc
 }
 
@@ -202,5 +203,59 @@ func (c *cluster) broadcast() *broadcast {
 	bc.stop = cancel
 	bc.onLocal, bc.onRemote, bc.onSpeaker = record(bg, local), record(bg, remote), record(bg, bc.speaker)
 	bc.chunks = stream(bg, bc.speaker)
+	bc.sched = probeScheduling(bg)
 	return bc
+}
+
+// timely checks that the chunks of lat (send-to-listener latencies in
+// [from, to)) took at most 100 ms, plus however long the test process
+// itself was held up then.
+func (bc *broadcast) timely(t *testing.T, what string, lat []time.Duration, from, to time.Time) {
+	t.Helper()
+	held := bc.sched.worst(from, to)
+	t.Logf("%s: latency p50 %v, p99 %v, max %v; the test process was held up %v at worst",
+		what, pct(lat, .5).Round(time.Millisecond), pct(lat, .99).Round(time.Millisecond),
+		pct(lat, 1).Round(time.Millisecond), held.Round(time.Millisecond))
+	if worst := pct(lat, 1); worst > 100*time.Millisecond+held {
+		t.Errorf("%s: a chunk took %v from the speaker to the listener: silence over 100 ms (+%v the machine held the test up)",
+			what, worst, held.Round(time.Millisecond))
+	}
+}
+
+// schedProbe measures how late the test process itself runs: a goroutine
+// that sleeps 5 ms at a time and records how much longer each sleep took. A
+// delay the machine imposes on every goroutine (a CI machine running
+// browsers alongside) shows here too, and is not the server's doing.
+type schedProbe struct {
+	mu   sync.Mutex
+	late []arrival // at: when the sleep ended; seq: lateness in µs
+}
+
+func probeScheduling(ctx context.Context) *schedProbe {
+	p := &schedProbe{}
+	go func() {
+		for ctx.Err() == nil {
+			start := time.Now()
+			time.Sleep(5 * time.Millisecond)
+			end := time.Now()
+			late := end.Sub(start) - 5*time.Millisecond
+			p.mu.Lock()
+			p.late = append(p.late, arrival{seq: uint32(late.Microseconds()), at: end})
+			p.mu.Unlock()
+		}
+	}()
+	return p
+}
+
+// worst is the longest the process was held up in [from, to).
+func (p *schedProbe) worst(from, to time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var w time.Duration
+	for _, l := range p.late {
+		if !l.at.Before(from) && l.at.Before(to) {
+			w = max(w, time.Duration(l.seq)*time.Microsecond)
+		}
+	}
+	return w
 }

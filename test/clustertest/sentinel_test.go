@@ -59,9 +59,10 @@ func TestSentinelFailover(t *testing.T) {
 	lat := chunks.latencies(onLocal.arrivals(), 0, killAt, endAt.Add(-100*time.Millisecond))
 	t.Logf("on the speaker's node during the failover: %d of %d chunks; latency p99 %v, max %v",
 		len(lat), sent, pct(lat, .99).Round(time.Millisecond), pct(lat, 1).Round(time.Millisecond))
-	if len(lat) < sent || pct(lat, .99) > 100*time.Millisecond || pct(lat, 1) > 500*time.Millisecond {
-		t.Errorf("the same-node listener: %d of %d chunks, p99 %v, max %v", len(lat), sent, pct(lat, .99), pct(lat, 1))
+	if len(lat) < sent {
+		t.Errorf("the same-node listener got %d of %d chunks", len(lat), sent)
 	}
+	bc.timely(t, "same-node listener during the failover", lat, killAt, endAt.Add(-100*time.Millisecond))
 
 	// Every chunk the other node's listener missed is counted.
 	as := onRemote.arrivals()

@@ -65,13 +65,10 @@ func TestRedisStallKeepsLocalAudio(t *testing.T) {
 		t.Errorf("the same-node listener got %d of %d chunks during the stall, want >= 99 %%", len(lat), sent)
 	}
 	// A chunk held up by the server leaves the listener in silence for as
-	// long; the test's own sender pausing (a loaded machine) does not count.
-	// On a quiet machine the slowest takes a few ms; the bounds leave room
-	// for a CI machine running browsers alongside, where the test's own
-	// goroutines wait for a core. Before the fix chunks waited up to 1 s.
-	if p99, worst := pct(lat, .99), pct(lat, 1); p99 > 100*time.Millisecond || worst > 500*time.Millisecond {
-		t.Errorf("chunks took p99 %v, max %v from the speaker to the same-node listener during the stall: want p99 <= 100 ms, max <= 500 ms", p99, worst)
-	}
+	// long; the test's own sender pausing (a loaded machine) does not count,
+	// nor does the time the machine held the whole test process up. Before
+	// the fix chunks waited up to 1 s.
+	bc.timely(t, "same-node listener during the stall", lat, stallAt, resumeAt)
 
 	// The speaker's heartbeats were answered at once.
 	_, acks := onSpeaker.eventsOf("heartbeatAck")
