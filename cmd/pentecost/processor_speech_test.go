@@ -82,6 +82,27 @@ func TestParseVoices(t *testing.T) {
 	}
 }
 
+// speakSentence sends a second of speech (a tone will do: the recognizer
+// is a stand-in) and the pause that ends it, paced as a speaker sends it:
+// sent all at once, it overflows the processor's worker queue on a busy
+// machine (it drops the oldest source audio, as it should) and no sentence
+// is left to recognize.
+func speakSentence(t *testing.T, sp *client.Conn) {
+	t.Helper()
+	pace := time.NewTicker(20 * time.Millisecond)
+	defer pace.Stop()
+	for i := range 100 {
+		<-pace.C
+		b := make([]byte, 640)
+		for j := 0; i < 50 && j < 320; j++ {
+			binary.LittleEndian.PutUint16(b[2*j:], uint16(int16(8000*math.Sin(2*math.Pi*300*float64(j)/16000))))
+		}
+		if err := sp.SendBinary(cliTestCtx(t), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // standInASR stands in for an OpenAI-compatible transcription API that
 // hears "Good morning." in anything, given key.
 func standInASR(t *testing.T, key string) *httptest.Server {
@@ -177,23 +198,7 @@ func TestRunProcessorSpeechOverHTTPStandIns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A second of speech (a tone will do: the recognizer is a stand-in)
-	// and the pause that ends it, paced as a speaker sends it: sent all at
-	// once, it overflows the processor's worker queue on a busy machine
-	// (it drops the oldest source audio, as it should) and no sentence is
-	// left to recognize.
-	pace := time.NewTicker(20 * time.Millisecond)
-	defer pace.Stop()
-	for i := range 100 {
-		<-pace.C
-		b := make([]byte, 640)
-		for j := 0; i < 50 && j < 320; j++ {
-			binary.LittleEndian.PutUint16(b[2*j:], uint16(int16(8000*math.Sin(2*math.Pi*300*float64(j)/16000))))
-		}
-		if err := sp.SendBinary(cliTestCtx(t), b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	speakSentence(t, sp)
 	for {
 		ev, err := li.Next(cliTestCtx(t))
 		if err != nil {

@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"strings"
 	"testing"
@@ -124,15 +122,7 @@ func TestRunProcessorSpeechCaptionsOnly(t *testing.T) {
 	if joined.Bool("translated") || !joined.Bool("captions") {
 		t.Fatalf("sessionJoined %v: want translated false, captions true", joined.JSON)
 	}
-	for i := range 100 {
-		b := make([]byte, 640)
-		for j := 0; i < 50 && j < 320; j++ {
-			binary.LittleEndian.PutUint16(b[2*j:], uint16(int16(8000*math.Sin(2*math.Pi*300*float64(j)/16000))))
-		}
-		if err := sp.SendBinary(cliTestCtx(t), b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	speakSentence(t, sp)
 	heard := 0
 	for {
 		ev, err := li.Next(cliTestCtx(t))
