@@ -11,6 +11,11 @@ type Stream struct {
 	Language       string // the target language this worker produces
 	SourceLanguage string // the language the speaker speaks
 	Format         string // the session's audioFormat: "pcm16" (16-bit LE, 16 kHz, mono) or "opus" (one packet per chunk, 48 kHz)
+	// Audio is false when the processor publishes captions only for this
+	// language (Options.CaptionsOnly, AudioLanguages): its listeners hear
+	// the source, Output.Audio sends nothing, and the Worker need not
+	// synthesize any.
+	Audio bool
 }
 
 // Chunk is one source chunk, as the speaker sent it.

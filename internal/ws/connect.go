@@ -76,7 +76,7 @@ func (c *conn) connect(r *http.Request) error {
 			return pentecost.Invalid("role", "must be speaker or listener")
 		}
 	case protocol.ActAttachProcessor:
-		return c.attachProcessor(token, q.Get("languages"))
+		return c.attachProcessor(token, q.Get("languages"), q.Get("audio"))
 	case protocol.ActJoinSession, "":
 		switch {
 		case role == protocol.RoleSpeaker:
@@ -382,13 +382,14 @@ func joinedMessage(c *conn, info sessions.JoinInfo, base64 bool, now time.Time) 
 		BroadcastState:   info.Session.Broadcast,
 		SpeakerConnected: info.SpeakerConnected,
 		Translated:       info.Translated,
+		Captions:         info.Captions,
 		AudioEncoding:    enc,
 		AudioFormat:      info.Session.AudioFormat,
 	}
 }
 
-func (c *conn) attachProcessor(token, languages string) error {
-	langs, err := sessions.ParseLanguageFilter(languages)
+func (c *conn) attachProcessor(token, languages, audio string) error {
+	params, err := sessions.ParseProcessorParams(languages, audio)
 	if err != nil {
 		return err
 	}
@@ -403,7 +404,7 @@ func (c *conn) attachProcessor(token, languages string) error {
 	c.role = protocol.RoleProcessor
 	c.identity = &id
 	c.mu.Unlock()
-	p := c.srv.o.Sessions.AttachProcessor(c.ctx, c, langs)
+	p := c.srv.o.Sessions.AttachProcessor(c.ctx, c, params)
 	c.mu.Lock()
 	c.processor = p
 	c.mu.Unlock()
