@@ -180,7 +180,6 @@ type firefox struct {
 	t       *testing.T
 	c       *bidiConn
 	context string // the tab's browsing context
-	version string
 }
 
 // ffPrefs is the test profile's user.js. The intent is the Chromium flags':
@@ -284,11 +283,17 @@ func newFirefox(t *testing.T) *firefox {
 	// Port 0: Firefox picks a free port and says which on stderr.
 	cmd := exec.Command(bin, "--headless", "--no-remote", "--profile", profile, "--remote-debugging-port=0", "about:blank")
 	cmd.Env = append(os.Environ(), "MOZ_CRASHREPORTER_DISABLE=1", "PULSE_SERVER="+pulse)
-	stderr, err := cmd.StderrPipe()
+	// A pipe of our own rather than StderrPipe: its reader must not race
+	// with Wait, and it ends when Firefox and its children are gone.
+	stderr, stderrW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stderr = stderrW
+	err = cmd.Start()
+	stderrW.Close()
+	if err != nil {
+		stderr.Close()
 		t.Skipf("Firefox test skipped: start %s: %v", bin, err)
 	}
 	exited := make(chan struct{})
@@ -296,16 +301,18 @@ func newFirefox(t *testing.T) *firefox {
 	var f *firefox
 	t.Cleanup(func() {
 		// browser.close ends Firefox cleanly (its content processes too);
-		// kill it if it does not.
+		// kill it if it does not, or if there is no session to ask.
+		grace := time.Duration(0)
 		if f != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = f.c.call(ctx, "browser.close", nil, nil)
 			cancel()
 			f.c.close()
+			grace = 10 * time.Second
 		}
 		select {
 		case <-exited:
-		case <-time.After(10 * time.Second):
+		case <-time.After(grace):
 			_ = cmd.Process.Kill()
 			<-exited
 		}
@@ -336,19 +343,22 @@ func newFirefox(t *testing.T) *firefox {
 			w = os.Stderr
 		}
 		_, _ = io.Copy(w, stderr)
+		stderr.Close()
 	}()
 	const startup = 60 * time.Second // a cold start on a loaded 2-core machine
-	var endpoint string
+	var endpoint, why string
 	select {
 	case endpoint = <-found:
 	case <-exited:
+		why = "exited before serving WebDriver BiDi"
 	case <-time.After(startup):
+		why = fmt.Sprintf("did not serve WebDriver BiDi within %v", startup)
 	}
 	if endpoint == "" {
 		tailMu.Lock()
 		defer tailMu.Unlock()
-		t.Skipf("Firefox test skipped: %s did not serve WebDriver BiDi within %v (no \"WebDriver BiDi listening on\" line); its stderr:\n%s",
-			bin, startup, strings.Join(tail, "\n"))
+		t.Skipf("Firefox test skipped: %s %s (no \"WebDriver BiDi listening on\" line on stderr); its stderr:\n%s",
+			bin, why, strings.Join(tail, "\n"))
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -368,7 +378,7 @@ func newFirefox(t *testing.T) *firefox {
 		c.close()
 		t.Fatalf("Firefox: %v", err)
 	}
-	f = &firefox{t: t, c: c, version: sess.Capabilities.BrowserVersion}
+	f = &firefox{t: t, c: c}
 	if err := c.call(ctx, "session.subscribe", map[string]any{"events": []string{"log.entryAdded"}}, nil); err != nil {
 		t.Fatalf("Firefox: %v", err)
 	}
