@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/pentecost/pentecost/internal/ctxtime"
 )
 
 // Run measures what cfg asks for: one run per server kind, or a find-max
@@ -252,7 +254,7 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 			return nil, ctx.Err()
 		}
 		r.progress.phase("settling")
-		sleepCtx(ctx, cfg.Settle)
+		ctxtime.Sleep(ctx, cfg.Settle)
 		idleU = r.t.read(ctx, true)
 		haveIdle = true
 	}
@@ -387,7 +389,7 @@ func (r *run) joinStorm(ctx context.Context, from int64, ls []*listener) {
 	for i, l := range ls {
 		due := from + int64(r.cfg.JoinStorm)*int64(i)/max(n, 1)
 		if d := due - mono(); d > 0 {
-			sleepCtx(ctx, time.Duration(d))
+			ctxtime.Sleep(ctx, time.Duration(d))
 		}
 		wg.Add(1)
 		go func() {
@@ -468,20 +470,8 @@ func (r *run) waitUntil(ctx context.Context, t int64) {
 		if step <= 0 || step > d {
 			step = d
 		}
-		sleepCtx(ctx, step)
+		ctxtime.Sleep(ctx, step)
 		r.progress.tick(r)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
 	}
 }
 

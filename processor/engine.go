@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pentecost/pentecost/client"
+	"github.com/pentecost/pentecost/internal/ctxtime"
 	"github.com/pentecost/pentecost/protocol"
 )
 
@@ -272,7 +273,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				}
 				d := bo.Next()
 				e.logf("cannot attach to %s: %v; retrying in %v", e.o.Server, err, d.Round(time.Millisecond))
-				if !sleepCtx(ctx, d) {
+				if !ctxtime.Sleep(ctx, d) {
 					return nil
 				}
 				continue
@@ -287,7 +288,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			d := bo.Next()
 			e.logf("connection %s lost (%v); reconnecting in %v", cur.id, cur.err, d.Round(time.Millisecond))
 			cur = nil
-			if !sleepCtx(ctx, d) {
+			if !ctxtime.Sleep(ctx, d) {
 				return nil
 			}
 		case <-cur.refresh:
@@ -578,17 +579,6 @@ func (e *Engine) serverError(l *link, ev client.Event) {
 		more = fmt.Sprintf(" (and %d more %s errors)", suppressed, code)
 	}
 	e.logf("server error on connection %s: %s: %s%s", l.id, code, msg, more)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // truncateUTF8 cuts s to at most n bytes on a rune boundary.
