@@ -69,7 +69,7 @@ func (d *Decoder) Codec() string { return d.codec }
 // Opus packet decoded.
 func (d *Decoder) Decode(dst, chunk []byte) ([]byte, error) {
 	if d.opus == nil {
-		return append(dst, chunk[:len(chunk)&^1]...), nil
+		return append(dst, chunk...), nil
 	}
 	var err error
 	if d.pcm, err = d.opus.Decode(d.pcm[:0], chunk); err != nil {

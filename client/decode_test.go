@@ -14,10 +14,10 @@ func TestDecoderPCM(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := d.Decode(nil, []byte{1, 2, 3, 4, 5})
-	if err != nil || string(out) != "\x01\x02\x03\x04" {
+	if err != nil || string(out) != "\x01\x02\x03\x04\x05" {
 		t.Fatalf("pcm passthrough: %x %v", out, err)
 	}
-	if out, _ = d.Conceal(out, 3); len(out) != 4 {
+	if out, _ = d.Conceal(out, 3); len(out) != 5 {
 		t.Fatalf("pcm gaps are not filled: %d bytes", len(out))
 	}
 	if _, err := NewDecoder("mp3"); err == nil {

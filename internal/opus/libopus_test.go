@@ -106,7 +106,8 @@ func TestRoundTripQuality(t *testing.T) {
 }
 
 // The quality check fails the broken paths a listener would hear: wrong
-// byte order, wrong sample rate, lost packets, concealed or not.
+// byte order, wrong sample rate, lost packets, concealed or not, a gain
+// applied on the way.
 func TestQualityCheckCatchesBrokenPaths(t *testing.T) {
 	speech := audiotest.Speech(t, sentence)
 	pkts := encodeAll(t, speech, EncoderConfig{PacketMs: 20})
@@ -120,6 +121,10 @@ func TestQualityCheckCatchesBrokenPaths(t *testing.T) {
 		fast = append(fast, good[i], good[i+1])
 	}
 	concealed := decodeAll(t, pkts, func(i int) bool { return i%20 == 10 })
+	quiet := make([]int16, len(good))
+	for i, v := range good {
+		quiet[i] = v / 2
+	}
 	var dropped [][]byte
 	for i, p := range pkts {
 		if i%20 != 10 {
@@ -127,10 +132,11 @@ func TestQualityCheckCatchesBrokenPaths(t *testing.T) {
 		}
 	}
 	for name, got := range map[string][]int16{
-		"byte order swapped":                               swapped,
-		"wrong sample rate":                                fast,
-		"5% of packets concealed":                          concealed,
-		"5% of packets dropped":                            decodeAll(t, dropped, nil),
+		"byte order swapped":      swapped,
+		"wrong sample rate":       fast,
+		"5% of packets concealed": concealed,
+		"gain halved":             quiet,
+		"5% of packets dropped":   decodeAll(t, dropped, nil),
 		"encoded at the wrong rate (8 kHz read as 16 kHz)": decodeAll(t, encodeAll(t, halve(good), EncoderConfig{}), nil),
 	} {
 		r, err := audiotest.Compare(speech, got)
