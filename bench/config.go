@@ -18,15 +18,23 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"time"
+
+	"github.com/pentecost/pentecost/protocol"
 )
 
 // Config is one invocation of the load generator.
 type Config struct {
-	Speakers      int           // S: sessions, one speaker each
-	Listeners     int           // L: listeners per session
-	Languages     int           // K: target languages the listeners are spread over
-	ChunkBytes    int           // bytes per audio chunk
+	Speakers  int // S: sessions, one speaker each
+	Listeners int // L: listeners per session
+	Languages int // K: target languages the listeners are spread over
+	// Codec is what the speakers send and the listeners ask for: pcm16 or
+	// opus. Opus speakers send real packets of PacketMs, encoded at
+	// start-up.
+	Codec         string
+	PacketMs      int           // Opus packet duration: 20, 40 or 60; ChunkInterval must match it
+	ChunkBytes    int           // bytes per pcm16 chunk (Opus packets are as long as the encoder makes them)
 	ChunkInterval time.Duration // one chunk per interval per speaker
 
 	Duration time.Duration // the measurement window
@@ -93,6 +101,7 @@ func Defaults() Config {
 		Speakers:         1,
 		Listeners:        100,
 		Languages:        1,
+		Codec:            protocol.CodecPCM16,
 		ChunkBytes:       640,
 		ChunkInterval:    20 * time.Millisecond,
 		Duration:         10 * time.Second,
@@ -125,8 +134,14 @@ func (c Config) Validate() error {
 		return errors.New("listeners must not be negative")
 	case c.Languages < 1 || c.Languages > len(languages):
 		return fmt.Errorf("languages must be 1..%d", len(languages))
-	case c.ChunkBytes < stampBytes:
-		return fmt.Errorf("chunk-bytes must be at least %d (the send timestamp)", stampBytes)
+	case c.Codec != protocol.CodecPCM16 && c.Codec != protocol.CodecOpus:
+		return fmt.Errorf("codec %q: want pcm16 or opus", c.Codec)
+	case c.Codec == protocol.CodecOpus && !slices.Contains(protocol.PacketDurations, c.PacketMs):
+		return fmt.Errorf("packet-ms %d: an Opus run needs 20, 40 or 60", c.PacketMs)
+	case c.Codec == protocol.CodecOpus && c.ChunkInterval != time.Duration(c.PacketMs)*time.Millisecond:
+		return fmt.Errorf("chunk interval %v: Opus packets of %d ms go out every %d ms", c.ChunkInterval, c.PacketMs, c.PacketMs)
+	case c.ChunkBytes < 2:
+		return errors.New("chunk-bytes must be at least 2 (one sample)")
 	case c.ChunkInterval < time.Millisecond:
 		return errors.New("chunk interval must be at least 1ms")
 	case c.Duration <= 0:
@@ -139,8 +154,8 @@ func (c Config) Validate() error {
 		return errors.New("retries must not be negative")
 	case c.Repeat < 0:
 		return errors.New("repeat must not be negative")
-	case c.StalledChunkBytes < 0 || (c.StalledChunkBytes > 0 && c.StalledChunkBytes < stampBytes):
-		return fmt.Errorf("stalled-chunk-bytes must be 0 or at least %d", stampBytes)
+	case c.StalledChunkBytes < 0 || c.StalledChunkBytes == 1:
+		return errors.New("stalled-chunk-bytes must be 0 or at least 2")
 	case c.Stalled < 0:
 		return errors.New("stalled must not be negative")
 	case !c.Pentecost && !c.Baseline:
