@@ -107,7 +107,3 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 // UnavailableReason says why a plain build has no Opus codec and how to get
 // one, for messages to users.
 const UnavailableReason = "this binary was built without Opus (it needs libopus and the build tags opus,nolibopusfile: go build -tags opus,nolibopusfile ./cmd/pentecost)"
-
-// maxPacketBytes bounds one encoded packet: 60 ms is at most three 20 ms
-// frames of 1275 bytes (RFC 6716, 3.2.1) plus framing.
-const maxPacketBytes = 3*1275 + 7

@@ -14,6 +14,10 @@ const Available = true
 // Version is the linked libopus's version string.
 func Version() string { return hraban.Version() }
 
+// maxPacketBytes bounds one encoded packet: 60 ms is at most three 20 ms
+// frames of 1275 bytes (RFC 6716, 3.2.1) plus framing.
+const maxPacketBytes = 3*1275 + 7
+
 type libEncoder struct {
 	cfg EncoderConfig
 	enc *hraban.Encoder

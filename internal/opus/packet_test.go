@@ -16,7 +16,7 @@ func TestParsePacket(t *testing.T) {
 		dur    time.Duration
 	}{
 		// config 9: SILK wideband 20 ms, code 0.
-		{"silk wb 20ms", []byte{9<<3 | 0, 1, 2, 3}, ModeSILK, Wideband, 1, 20 * time.Millisecond},
+		{"silk wb 20ms", []byte{9 << 3, 1, 2, 3}, ModeSILK, Wideband, 1, 20 * time.Millisecond},
 		// config 11: SILK wideband 60 ms.
 		{"silk wb 60ms", []byte{11 << 3, 1}, ModeSILK, Wideband, 1, 60 * time.Millisecond},
 		// config 1: SILK narrowband 20 ms, code 1: two equal frames.
