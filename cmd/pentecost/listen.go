@@ -81,12 +81,7 @@ func runListen(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		return err
 	}
 	errw := &serialWriter{w: stderr}
-	if cfg.codec == protocol.CodecOpus {
-		if err := client.CodecAvailable(protocol.CodecOpus); err != nil {
-			fmt.Fprintf(errw, "asking for pcm16, not Opus: %v\n", err)
-			cfg.codec = protocol.CodecPCM16
-		}
-	}
+	cfg.codec = usableCodec(cfg.codec, "asking for", errw)
 	l, joined, err := client.StartListener(ctx, client.ListenerOptions{
 		Base:   cfg.server,
 		Params: client.ListenParams{SessionID: cfg.session, Language: cfg.lang, Encoding: cfg.encoding, Codec: cfg.codec},

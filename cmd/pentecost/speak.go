@@ -110,12 +110,7 @@ func runSpeak(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	out, errw := &serialWriter{w: stdout}, &serialWriter{w: stderr}
-	if cfg.codec == protocol.CodecOpus {
-		if err := client.CodecAvailable(protocol.CodecOpus); err != nil {
-			fmt.Fprintf(errw, "sending pcm16, not Opus: %v\n", err)
-			cfg.codec = protocol.CodecPCM16
-		}
-	}
+	cfg.codec = usableCodec(cfg.codec, "sending", errw)
 	sp, ev, err := client.StartSpeaker(ctx, client.SpeakerOptions{
 		Base:  cfg.server,
 		Token: cfg.token,
@@ -136,6 +131,16 @@ func runSpeak(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	// now so an attach to a session with listeners shows them at once.
 	_ = sp.Send(ctx, map[string]any{"action": protocol.ActGetSessionStatus})
 	return speakSession(ctx, sp, open, cfg, enc, out, errw)
+}
+
+// usableCodec is codec if this build can encode and decode it, else pcm16,
+// saying why on log ("sending pcm16, not Opus: ...").
+func usableCodec(codec, verb string, log io.Writer) string {
+	if err := client.CodecAvailable(codec); err != nil {
+		fmt.Fprintf(log, "%s pcm16, not Opus: %v\n", verb, err)
+		return protocol.CodecPCM16
+	}
+	return codec
 }
 
 // audioOut turns the input's PCM into the chunks the session takes: pcm16
