@@ -486,7 +486,7 @@ func (e *Engine) reconcileLocked(k key, linger bool) {
 		if k.lang == info.source {
 			return
 		}
-		e.startWorkerLocked(k, Stream{SessionID: k.session, Language: k.lang, SourceLanguage: info.source, Format: info.format})
+		e.startWorkerLocked(k, Stream{SessionID: k.session, Language: k.lang, SourceLanguage: info.source, Format: info.format, PacketMs: info.packetMs})
 		return
 	}
 	if w == nil {
