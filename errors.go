@@ -1,6 +1,8 @@
 package pentecost
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -139,4 +141,21 @@ func Missing(field string) *Error {
 // Invalid is INVALID_PARAMETER for field.
 func Invalid(field, why string) *Error {
 	return Errorf(ErrInvalidParameter, "%s is invalid: %s", field, why).With("field", field)
+}
+
+// Internal is the INTERNAL_ERROR a client is told about when cause is not
+// one of ours: its message and details carry a fresh correlation ID (also in
+// CorrelationID), which the caller logs with cause, so an operator can find
+// the log line a user reports without the cause ever reaching the client.
+func Internal(cause error) *Error {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	return Errorf(ErrInternal, "internal error (correlation id %s)", id).With("correlationId", id).Wrap(cause)
+}
+
+// CorrelationID is the correlation ID of an error made by Internal, or "".
+func (e *Error) CorrelationID() string {
+	id, _ := e.Details["correlationId"].(string)
+	return id
 }

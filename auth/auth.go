@@ -58,6 +58,10 @@ type Config struct {
 	Secret   string // HS256 shared secret
 	DataDir  string // built-in issuer keeps its key here when neither JWKSURL nor Secret is set
 
+	// AllowNoExp accepts tokens without an exp claim, for issuers that
+	// never set one. By default a token must expire.
+	AllowNoExp bool
+
 	// ProcessorRoleClaim names the claim whose value "processor" (a string,
 	// or an array of strings containing it) marks a processor. Default "role".
 	ProcessorRoleClaim string

@@ -60,21 +60,36 @@ func (k *builtinKey) verificationKey(alg, kid string) (any, *pentecost.Error) {
 	return &k.priv.PublicKey, nil
 }
 
-// loadOrCreateKey never overwrites an existing file: replacing the key would
-// silently invalidate every token already handed out, so a file that cannot
-// be read or parsed is an error for the operator to resolve.
-func loadOrCreateKey(dataDir string) (*builtinKey, error) {
+// ErrNoKey is returned by MintBuiltin when the data dir holds no built-in
+// issuer key: the server makes it on its first start, and a token signed
+// with any other key would be refused.
+var ErrNoKey = errors.New("auth: no built-in issuer key")
+
+// loadKey reads the built-in issuer's key from dataDir.
+func loadKey(dataDir string) (*builtinKey, error) {
 	if dataDir == "" {
 		return nil, errors.New("auth: the built-in issuer needs a data dir")
 	}
 	path := filepath.Join(dataDir, BuiltinKeyFile)
 	data, err := os.ReadFile(path)
 	switch {
-	case err == nil:
-		return parseKey(path, data)
-	case !errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%w at %s", ErrNoKey, path)
+	case err != nil:
 		return nil, fmt.Errorf("auth: read built-in issuer key: %w", err)
 	}
+	return parseKey(path, data)
+}
+
+// loadOrCreateKey never overwrites an existing file: replacing the key would
+// silently invalidate every token already handed out, so a file that cannot
+// be read or parsed is an error for the operator to resolve.
+func loadOrCreateKey(dataDir string) (*builtinKey, error) {
+	k, err := loadKey(dataDir)
+	if !errors.Is(err, ErrNoKey) {
+		return k, err
+	}
+	path := filepath.Join(dataDir, BuiltinKeyFile)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("auth: create data dir for the built-in issuer key: %w", err)
 	}

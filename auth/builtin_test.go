@@ -9,6 +9,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -225,12 +227,19 @@ func TestThumbprintRFC7638(t *testing.T) {
 
 func TestMintBuiltin(t *testing.T) {
 	dir := t.TempDir()
+	// Only the server makes the key: minting in a folder without one fails
+	// and leaves it without one.
+	if _, err := MintBuiltin(dir, "pastor-john", time.Hour, false); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("minting without a key: %v, want ErrNoKey", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, BuiltinKeyFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("minting created a key: %v", err)
+	}
+	a := newAuth(t, Config{DataDir: dir, Clock: clockwork.NewRealClock()})
 	tok, err := MintBuiltin(dir, "pastor-john", 24*time.Hour, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The server started later picks up the key MintBuiltin created.
-	a := newAuth(t, Config{DataDir: dir, Clock: clockwork.NewRealClock()})
 	id, err := a.Verify(context.Background(), tok)
 	if err != nil {
 		t.Fatal(err)

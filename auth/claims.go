@@ -2,6 +2,7 @@ package auth
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -26,8 +27,18 @@ func (a *Authenticator) verifyClaims(c jwt.MapClaims) (Identity, *pentecost.Erro
 	if sub == "" {
 		return Identity{}, unauthorized(msgNoSub)
 	}
+	if strings.TrimSpace(sub) == "" {
+		// Whitespace is nobody: as an owner it would be an identity any
+		// issuer bug could share.
+		return Identity{}, unauthorized(msgBlankSub)
+	}
 	if !timeClaimsInRange(c) {
 		return Identity{}, unauthorized(msgTimeClaim)
+	}
+	if _, ok := c["exp"]; !ok && !a.cfg.AllowNoExp {
+		// A token without exp would be valid forever, and a leaked one
+		// could never be made useless short of changing the key.
+		return Identity{}, unauthorized(msgNoExp)
 	}
 	if err := a.validator.Validate(c); err != nil {
 		return Identity{}, timeError(err)

@@ -27,6 +27,8 @@ const (
 	msgIssuer          = "token issuer does not match"
 	msgAudience        = "token audience does not match"
 	msgNoSub           = "token has no sub claim"
+	msgBlankSub        = "token sub claim is blank"
+	msgNoExp           = "token has no exp claim"
 	msgInvalid         = "token is invalid"
 )
 

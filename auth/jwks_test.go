@@ -126,7 +126,7 @@ func TestJWKSUnreachable(t *testing.T) {
 	if !strings.Contains(logs.String(), "jwks fetch at start failed") {
 		t.Fatalf("start-up failure not logged:\n%s", logs.String())
 	}
-	good := sign(t, jwt.SigningMethodRS256, rsaKey(), "rsa-1", claims(map[string]any{"exp": nil, "iat": nil}))
+	good := sign(t, jwt.SigningMethodRS256, rsaKey(), "rsa-1", claims(map[string]any{"exp": unix(24 * time.Hour), "iat": nil}))
 
 	clock.Advance(2 * time.Second)
 	_, err := a.Verify(context.Background(), good)

@@ -42,12 +42,14 @@ func (a *Authenticator) Mint(sub string, ttl time.Duration, processor bool) (str
 }
 
 // MintBuiltin mints with the built-in issuer's key in dataDir without a
-// running server (`pentecost token --sub NAME`, CLI clients). It loads or
-// creates the key exactly as New does, so the first of the two to run
-// creates it. The role goes in the default "role" claim; a server run with
-// another --processor-role-claim should mint through New(...).Mint instead.
+// running server (`pentecost token --sub NAME`, CLI clients). It never
+// creates the key (ErrNoKey): only the server does, on its first start, so
+// a command run in the wrong folder fails at once instead of signing with a
+// key the server has never seen. The role goes in the default "role" claim;
+// a server run with another --processor-role-claim should mint through
+// New(...).Mint instead.
 func MintBuiltin(dataDir, sub string, ttl time.Duration, processor bool) (string, error) {
-	key, err := loadOrCreateKey(dataDir)
+	key, err := loadKey(dataDir)
 	if err != nil {
 		return "", err
 	}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -68,7 +69,7 @@ func commonClaimCases(sig func(jwt.MapClaims) func(*testing.T) string) []verifyC
 		{name: "processor role in array", token: sig(claims(map[string]any{"role": []string{"speaker", "processor"}})), processor: true},
 		{name: "other role", token: sig(claims(map[string]any{"role": "admin"}))},
 		{name: "role of wrong type", token: sig(claims(map[string]any{"role": 7}))},
-		{name: "no exp", token: sig(claims(map[string]any{"exp": nil})), wantID: &Identity{Subject: "alice"}},
+		{name: "no exp", token: sig(claims(map[string]any{"exp": nil})), wantCode: unauth, wantMsg: "no exp claim"},
 		{name: "expired", token: sig(claims(map[string]any{"exp": unix(-time.Minute)})), wantCode: expired, wantMsg: "expired"},
 		{name: "exp zero", token: sig(claims(map[string]any{"exp": 0})), wantCode: expired, wantMsg: "expired"},
 		{name: "exp negative", token: sig(claims(map[string]any{"exp": -5})), wantCode: expired, wantMsg: "expired"},
@@ -84,6 +85,9 @@ func commonClaimCases(sig func(jwt.MapClaims) func(*testing.T) string) []verifyC
 		{name: "exp not a number", token: sig(claims(map[string]any{"exp": "tomorrow"})), wantCode: unauth, wantMsg: "malformed time claim"},
 		{name: "no sub", token: sig(claims(map[string]any{"sub": nil})), wantCode: unauth, wantMsg: "no sub claim"},
 		{name: "empty sub", token: sig(claims(map[string]any{"sub": ""})), wantCode: unauth, wantMsg: "no sub claim"},
+		{name: "blank sub", token: sig(claims(map[string]any{"sub": " "})), wantCode: unauth, wantMsg: "sub claim is blank"},
+		{name: "whitespace sub", token: sig(claims(map[string]any{"sub": "\t\n\u00a0\u2003"})), wantCode: unauth, wantMsg: "sub claim is blank"},
+		{name: "sub with spaces inside", token: sig(claims(map[string]any{"sub": "pastor john"})), wantID: &Identity{Subject: "pastor john", ExpiresAt: exp}},
 		{name: "sub not a string", token: sig(claims(map[string]any{"sub": 42})), wantCode: unauth, wantMsg: "no sub claim"},
 		{name: "wrong issuer", token: sig(claims(map[string]any{"iss": "https://evil.example"})), wantCode: unauth, wantMsg: "issuer does not match"},
 		{name: "issuer differs in case", token: sig(claims(map[string]any{"iss": strings.ToUpper(testIssuer)})), wantCode: unauth, wantMsg: "issuer does not match"},
@@ -292,4 +296,33 @@ func TestVerifyCustomRoleClaim(t *testing.T) {
 		{name: "default claim ignored", token: hs(claims(map[string]any{"role": "processor"}))},
 		{name: "no issuer or audience configured", token: hs(claims(map[string]any{"iss": "anyone", "aud": "anything"}))},
 	})
+}
+
+// AllowNoExp, for issuers that never set exp, accepts a token without one;
+// every other check stands, an exp that is there included.
+func TestAllowNoExp(t *testing.T) {
+	a := newAuth(t, Config{Secret: testSecret, Issuer: testIssuer, Audience: testAudience, AllowNoExp: true})
+	hs := func(c jwt.MapClaims) func(*testing.T) string {
+		return func(t *testing.T) string { return sign(t, jwt.SigningMethodHS256, []byte(testSecret), "", c) }
+	}
+	runVerifyCases(t, a, nil, []verifyCase{
+		{name: "no exp", token: hs(claims(map[string]any{"exp": nil})), wantID: &Identity{Subject: "alice"}},
+		{name: "expired", token: hs(claims(map[string]any{"exp": unix(-time.Minute)})), wantCode: expired, wantMsg: "expired"},
+		{name: "blank sub", token: hs(claims(map[string]any{"exp": nil, "sub": "  "})), wantCode: unauth, wantMsg: "sub claim is blank"},
+	})
+}
+
+// Minted tokens always expire, whatever the mode.
+func TestMintedTokensCarryExp(t *testing.T) {
+	for _, cfg := range []Config{{Secret: testSecret}, {DataDir: t.TempDir()}} {
+		a := newAuth(t, cfg)
+		tok, err := a.Mint("alice", time.Hour, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := a.Verify(context.Background(), tok)
+		if err != nil || id.ExpiresAt.IsZero() {
+			t.Fatalf("%s: minted token verified as %+v, %v; want an exp", a.Mode(), id, err)
+		}
+	}
 }

@@ -15,13 +15,7 @@ import (
 
 func benchRoom(b *testing.B, listeners, langs int, base64 bool) (*Room, []*Queue) {
 	b.Helper()
-	o := RoomOptions{}
-	if base64 {
-		o.AudioText = func(lang string, kind byte, seq uint32, _ time.Time, chunk []byte) []byte {
-			return []byte(`{"type":"audioData"}`)
-		}
-	}
-	r := NewRoom(o)
+	r := NewRoom(RoomOptions{SessionID: "golden-eagle-427", Format: "pcm16"})
 	qs := make([]*Queue, listeners)
 	lang := []string{"en", "es", "fr", "de", "pt"}
 	for i := range qs {
@@ -97,7 +91,7 @@ func BenchmarkQueuePushBatch16(b *testing.B) {
 // BenchmarkQueuePushFull is a stalled listener: every push drops the oldest
 // audio frame of a full queue (the default 128).
 func BenchmarkQueuePushFull(b *testing.B) {
-	q := NewQueue(QueueOptions{SlowAfter: 1 << 30})
+	q := NewQueue(QueueOptions{})
 	m := NewAudio(true, make([]byte, 656))
 	for i := 0; i < 128; i++ {
 		q.Push(m)
@@ -109,24 +103,23 @@ func BenchmarkQueuePushFull(b *testing.B) {
 	}
 }
 
-// BenchmarkMessageWireShared is what each of a chunk's listeners' writers
-// pays to get the framed bytes after the first one framed them.
-func BenchmarkMessageWireShared(b *testing.B) {
-	m := NewAudio(true, make([]byte, 656))
-	frame := func(m *Message) []byte { return append([]byte{0x82, 126, 2, 144}, m.Payload...) }
-	m.Wire(frame)
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		_ = m.Wire(frame)
-	}
-}
-
-// BenchmarkFrameAudio stamps one chunk: header plus copy, one allocation.
+// BenchmarkFrameAudio stamps and frames one chunk, once for all its
+// listeners: WebSocket header, audio header and the chunk in one buffer
+// (two allocations: the buffer and its Message).
 func BenchmarkFrameAudio(b *testing.B) {
 	chunk := make([]byte, 640)
 	now := time.Now()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		_ = frameAudio(protocol.KindSource, uint32(i), now, chunk)
+		_ = newAudioFrame(protocol.KindSource, 0, uint32(i), now, chunk)
+	}
+}
+
+// BenchmarkFrameControl frames a small control message.
+func BenchmarkFrameControl(b *testing.B) {
+	payload := []byte(`{"type":"heartbeatAck","timestamp":1700000000000}`)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		_ = NewControl(payload)
 	}
 }

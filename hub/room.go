@@ -21,10 +21,11 @@ type Listener struct {
 
 // RoomOptions configure a room.
 type RoomOptions struct {
-	// AudioText builds the base64 JSON message for listeners of lang. It is
-	// called at most once per chunk and language, only when that language has
-	// base64 listeners.
-	AudioText func(lang string, kind byte, seq uint32, ingest time.Time, chunk []byte) []byte
+	// SessionID and Format go in the base64 audioData messages, built at
+	// most once per chunk and language, only for languages with base64
+	// listeners.
+	SessionID string
+	Format    string
 	// OnDrop counts audio dropped for slow listeners.
 	OnDrop func(n int)
 	// StreamID goes in bytes 2-3 of the source frames sent to taps
@@ -239,12 +240,21 @@ func (r *Room) NextSeq() uint32 {
 	return r.seq[""]
 }
 
-// SetNextSeq restores the source stream's sequence, so a session resumed on
-// another node or after a restart continues it.
-func (r *Room) SetNextSeq(seq uint32) {
+// RaiseNextSeq moves the source stream's next number up to next, never
+// back, so a session resumed on another node or after a restart continues
+// above every number already used.
+func (r *Room) RaiseNextSeq(next uint32) {
 	r.mu.Lock()
-	r.seq[""] = seq
+	r.raiseLocked(next)
 	r.mu.Unlock()
+}
+
+// raiseLocked moves the source stream's next number up to next. Numbers
+// compare as integers except across the 2^32 wrap.
+func (r *Room) raiseLocked(next uint32) {
+	if cur := r.seq[""]; next > cur || cur-next > 1<<31 {
+		r.seq[""] = next
+	}
 }
 
 // Publish stamps a source chunk, frames it once per encoding and language
@@ -268,9 +278,7 @@ func (r *Room) Deliver(sourceLang string, seq uint32, ingest time.Time, chunk []
 }
 
 func (r *Room) publishLocked(sourceLang string, seq uint32, chunk []byte, ingest time.Time) (queued int) {
-	if next := seq + 1; next > r.seq[""] || r.seq[""]-next > 1<<31 {
-		r.seq[""] = next
-	}
+	r.raiseLocked(seq + 1)
 	var bin *Message
 	dropped := 0
 	for lang, g := range r.byLang {
@@ -279,17 +287,17 @@ func (r *Room) publishLocked(sourceLang string, seq uint32, chunk []byte, ingest
 		}
 		if len(g.binary) > 0 {
 			if bin == nil {
-				bin = NewAudio(true, frameAudio(protocol.KindSource, seq, ingest, chunk))
+				bin = newAudioFrame(protocol.KindSource, 0, seq, ingest, chunk)
 			}
 			queued += pushAll(g.binary, bin, &dropped)
 		}
-		if len(g.text) > 0 && r.opts.AudioText != nil {
-			txt := NewAudio(false, r.opts.AudioText(lang, protocol.KindSource, seq, ingest, chunk))
+		if len(g.text) > 0 {
+			txt := newAudioText(r.opts.SessionID, r.opts.Format, lang, protocol.KindSource, seq, ingest, chunk)
 			queued += pushAll(g.text, txt, &dropped)
 		}
 	}
 	if len(r.taps) > 0 {
-		tap := NewAudio(true, frameAudioStream(protocol.KindSource, r.opts.StreamID, seq, ingest, chunk))
+		tap := newAudioFrame(protocol.KindSource, r.opts.StreamID, seq, ingest, chunk)
 		for _, q := range r.taps {
 			_, d := q.Push(tap)
 			dropped += d
@@ -321,10 +329,10 @@ func (r *Room) PublishTranslated(lang string, chunk []byte, ingest time.Time) (s
 	}
 	dropped := 0
 	if len(g.binary) > 0 {
-		queued += pushAll(g.binary, NewAudio(true, frameAudio(protocol.KindTranslated, seq, ingest, chunk)), &dropped)
+		queued += pushAll(g.binary, newAudioFrame(protocol.KindTranslated, 0, seq, ingest, chunk), &dropped)
 	}
-	if len(g.text) > 0 && r.opts.AudioText != nil {
-		txt := NewAudio(false, r.opts.AudioText(lang, protocol.KindTranslated, seq, ingest, chunk))
+	if len(g.text) > 0 {
+		txt := newAudioText(r.opts.SessionID, r.opts.Format, lang, protocol.KindTranslated, seq, ingest, chunk)
 		queued += pushAll(g.text, txt, &dropped)
 	}
 	if dropped > 0 && r.opts.OnDrop != nil {
@@ -361,15 +369,4 @@ func pushAll(ls []*Listener, m *Message, dropped *int) int {
 		}
 	}
 	return n
-}
-
-func frameAudio(kind byte, seq uint32, ingest time.Time, chunk []byte) []byte {
-	return frameAudioStream(kind, 0, seq, ingest, chunk)
-}
-
-func frameAudioStream(kind byte, stream uint16, seq uint32, ingest time.Time, chunk []byte) []byte {
-	b := make([]byte, protocol.AudioHeaderSize+len(chunk))
-	protocol.PutAudioHeader(b, kind, stream, seq, ingest)
-	copy(b[protocol.AudioHeaderSize:], chunk)
-	return b
 }

@@ -1,11 +1,15 @@
 package hub
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
 
 	"github.com/pentecost/pentecost/protocol"
 )
@@ -45,11 +49,7 @@ func TestRoomCapIsAtomic(t *testing.T) {
 }
 
 func TestRoomPublishFramesOncePerStream(t *testing.T) {
-	texts := 0
-	r := NewRoom(RoomOptions{AudioText: func(lang string, kind byte, seq uint32, _ time.Time, chunk []byte) []byte {
-		texts++
-		return []byte(fmt.Sprintf(`{"lang":%q,"seq":%d}`, lang, seq))
-	}})
+	r := NewRoom(RoomOptions{SessionID: "golden-eagle-427", Format: "pcm16"})
 	ls := []*Listener{
 		newListener("a", "en", false), newListener("b", "es", false),
 		newListener("c", "es", true), newListener("d", "es", true), newListener("e", "fr", true),
@@ -74,12 +74,45 @@ func TestRoomPublishFramesOncePerStream(t *testing.T) {
 	if err != nil || h.Sequence != 2 || h.Kind != protocol.KindSource || string(chunk) != "pcm" || !h.Ingest.Equal(ingest) {
 		t.Fatalf("frame: %+v %q %v", h, chunk, err)
 	}
-	c, d := ls[2].Queue.Take(nil), ls[3].Queue.Take(nil)
-	if c[0] != d[0] {
-		t.Fatal("base64 listeners of one language got different messages")
+	c, d, e := ls[2].Queue.Take(nil), ls[3].Queue.Take(nil), ls[4].Queue.Take(nil)
+	if c[0] != d[0] || c[0] == e[0] {
+		t.Fatal("base64 listeners of one language got different messages, or two languages one message")
 	}
-	if texts != 2*3 { // es and fr, three chunks
-		t.Fatalf("built %d text messages, want 6", texts)
+	var got protocol.AudioData
+	if err := json.Unmarshal(e[1].Payload, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := protocol.AudioData{
+		Header:    protocol.Header{Type: protocol.TypeAudioData, Timestamp: ingest.UnixMilli()},
+		SessionID: "golden-eagle-427", TargetLanguage: "fr", SequenceNumber: 1, AudioData: "cGNt", Format: "pcm16",
+	}
+	if got != want || e[1].Binary || !e[1].Audio {
+		t.Fatalf("base64 message %s, want %+v", e[1].Payload, want)
+	}
+}
+
+// Every message is framed once, as the unmasked final frame a server sends:
+// the bytes every listener's writer hands the socket.
+func TestMessageFraming(t *testing.T) {
+	for _, n := range []int{0, 125, 126, 65535, 65536} {
+		m := NewControl(make([]byte, n))
+		h, err := ws.ReadHeader(bytes.NewReader(m.Wire()))
+		if err != nil || !h.Fin || h.Masked || h.OpCode != ws.OpText || h.Length != int64(n) ||
+			len(m.Wire()) != ws.HeaderSize(h)+n || len(m.Payload) != n {
+			t.Fatalf("%d-byte control: header %+v, %d bytes framed, %v", n, h, len(m.Wire()), err)
+		}
+	}
+	m := newAudioFrame(protocol.KindTranslated, 7, 42, time.UnixMicro(5), []byte("pcm"))
+	h, err := ws.ReadHeader(bytes.NewReader(m.Wire()))
+	if err != nil || h.OpCode != ws.OpBinary || h.Length != protocol.AudioHeaderSize+3 {
+		t.Fatalf("audio header %+v %v", h, err)
+	}
+	ah, chunk, err := protocol.ParseAudioFrame(m.Payload)
+	if err != nil || ah.Kind != protocol.KindTranslated || ah.StreamID != 7 || ah.Sequence != 42 || string(chunk) != "pcm" {
+		t.Fatalf("audio frame %+v %q %v", ah, chunk, err)
+	}
+	if c := closeFrame(4008, "slowConsumer"); !bytes.Equal(c, append([]byte{0x88, 14, 0x0f, 0xa8}, "slowConsumer"...)) {
+		t.Fatalf("close frame % x", c)
 	}
 }
 

@@ -580,14 +580,3 @@ func (e *Engine) serverError(l *link, ev client.Event) {
 	}
 	e.logf("server error on connection %s: %s: %s%s", l.id, code, msg, more)
 }
-
-// truncateUTF8 cuts s to at most n bytes on a rune boundary.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
-}

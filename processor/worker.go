@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/internal/ctxtime"
 	"github.com/pentecost/pentecost/protocol"
 )
@@ -252,7 +253,7 @@ func (o *output) caption(lang, text string, final bool) {
 		Action:         protocol.ActPublishCaption,
 		SessionID:      o.w.k.session,
 		TargetLanguage: lang,
-		Text:           truncateUTF8(text, maxCaptionBytes),
+		Text:           pentecost.Truncate(text, maxCaptionBytes),
 		Final:          final,
 	})
 	if err != nil {

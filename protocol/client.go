@@ -33,6 +33,9 @@ const (
 	ActAttachProcessor   = "attachProcessor"
 	ActPublishAudio      = "publishAudio"
 	ActPublishCaption    = "publishCaption"
+	// ActAuthenticate is the first message of a connection opened with
+	// auth=message: {"action":"authenticate","token":"JWT"}.
+	ActAuthenticate = "authenticate"
 )
 
 // SpeakerState is the body of speakerStateChange; nil fields are unchanged.

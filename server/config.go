@@ -6,6 +6,7 @@ package server
 import (
 	"time"
 
+	"github.com/pentecost/pentecost/internal/autotls"
 	"github.com/pentecost/pentecost/internal/ws"
 	"github.com/pentecost/pentecost/sessions"
 )
@@ -23,12 +24,20 @@ type Config struct {
 	TLSKey         string
 	AllowedOrigins string
 	TrustedProxies string
-	PublicURL      string // how users reach the server, for the start-up link
+	PublicURL      string // how users reach the server: start-up links, GET /links
+
+	// ACME: certificates from an ACME CA for these domains (internal/autotls).
+	ACMEDomains  []string
+	ACMEEmail    string // the account's contact; never logged
+	ACMECA       string // the CA's directory URL
+	ACMECARoot   string // extra PEM roots to trust when talking to the CA
+	ACMEHTTPAddr string // HTTP-01 answers and redirects to HTTPS
 
 	JWKSURL            string
 	JWTIssuer          string
 	JWTAudience        string
 	JWTSecret          string
+	JWTAllowNoExp      bool
 	ProcessorRoleClaim string
 
 	HeartbeatTimeout       time.Duration
@@ -58,6 +67,8 @@ type Config struct {
 	AudioMaxChunksPerSec int
 	JSONMaxBytes         int
 	ListenerQueueChunks  int
+	SlowListenerTimeout  time.Duration
+	SendBufferBytes      int
 	WriteTimeout         time.Duration
 	WriteCoalesce        time.Duration
 	StatusInterval       time.Duration
@@ -77,6 +88,8 @@ func Defaults() Config {
 		DataDir:                 "./pentecost-data",
 		RedisPrefix:             "pentecost:",
 		NodeTTL:                 10 * time.Second,
+		ACMECA:                  autotls.DefaultCA,
+		ACMEHTTPAddr:            ":80",
 		ProcessorRoleClaim:      "role",
 		HeartbeatTimeout:        wc.HeartbeatTimeout,
 		PingInterval:            wc.PingInterval,
@@ -102,6 +115,8 @@ func Defaults() Config {
 		AudioMaxChunksPerSec:    wc.AudioMaxPerSecond,
 		JSONMaxBytes:            wc.JSONMaxBytes,
 		ListenerQueueChunks:     128,
+		SlowListenerTimeout:     wc.Queue.StallTimeout,
+		SendBufferBytes:         wc.SendBuffer,
 		WriteTimeout:            wc.WriteTimeout,
 		StatusInterval:          sc.StatusInterval,
 		RefreshOverlap:          sc.RefreshOverlap,

@@ -2,14 +2,12 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -17,10 +15,10 @@ import (
 	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/auth"
 	"github.com/pentecost/pentecost/hub"
-	"github.com/pentecost/pentecost/internal/bolt"
 	"github.com/pentecost/pentecost/internal/httpapi"
+	"github.com/pentecost/pentecost/internal/lan"
+	"github.com/pentecost/pentecost/internal/links"
 	"github.com/pentecost/pentecost/internal/metrics"
-	"github.com/pentecost/pentecost/internal/ratelimit"
 	"github.com/pentecost/pentecost/internal/ws"
 	"github.com/pentecost/pentecost/sessionid"
 	"github.com/pentecost/pentecost/sessions"
@@ -31,27 +29,36 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	clock    clockwork.Clock
-	store    pentecost.SessionStore
+	node     string
 	Auth     *auth.Authenticator
 	Sessions *sessions.Service
 	WS       *ws.Server
 	Metrics  *metrics.Metrics
-	cluster  *cluster
+	tls      *tlsSetup
+	links    *links.Handler
 	handler  http.Handler
 	http     *http.Server
-	cancel   context.CancelFunc
+	// closers are the parts New opened, in order; they are closed in
+	// reverse, at Shutdown or when a later step of New fails.
+	closers []closer
 }
 
 // Options are what tests inject.
 type Options struct {
 	Clock  clockwork.Clock
 	Logger *slog.Logger
-	// Store replaces the embedded store (tests of store failures).
+	// Store replaces the embedded store (tests of store failures); the
+	// node is then a single node.
 	Store pentecost.SessionStore
+	// Interfaces lists the network interfaces for GET /links (nil: the
+	// machine's).
+	Interfaces lan.Source
 }
 
-// New assembles a node. It opens the state store and the token verifier and
-// resumes persisted sessions; nothing listens until Serve.
+// New assembles a node: it opens the parts in order (shared state, token
+// verifier, metrics, session rules, transport) and resumes the sessions
+// this node takes up; nothing listens until Serve. If a step fails, every
+// part opened before it is closed again, the last first.
 func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	if o.Clock == nil {
 		o.Clock = clockwork.NewRealClock()
@@ -59,122 +66,83 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	log := o.Logger
-	ctx, cancel := context.WithCancel(ctx)
-	s := &Server{cfg: cfg, log: log, clock: o.Clock, cancel: cancel}
-
-	var cl *cluster
-	if cfg.RedisURL != "" && o.Store == nil {
-		var err error
-		if cl, err = openCluster(ctx, cfg, o.Clock, log); err != nil {
-			cancel()
-			return nil, err
-		}
-		s.cluster = cl
-		log = log.With("node", cl.Node())
-		s.log = log
-		if cfg.SweepInterval <= 0 || cfg.SweepInterval > 5*time.Second {
-			// Dead speakers' nodes are noticed by the sweep: keep it
-			// frequent in a cluster.
-			cfg.SweepInterval = 5 * time.Second
-		}
-	}
-
-	store := o.Store
-	if cl != nil {
-		store = cl.store
-	}
-	if store == nil {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			cancel()
-			return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
-		}
-		bs, err := bolt.Open(filepath.Join(cfg.DataDir, "sessions.db"), bolt.Options{Logger: log})
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		store = bs
-	}
-	s.store = store
-
-	a, err := auth.New(ctx, auth.Config{
-		JWKSURL:            cfg.JWKSURL,
-		Issuer:             cfg.JWTIssuer,
-		Audience:           cfg.JWTAudience,
-		Secret:             cfg.JWTSecret,
-		DataDir:            cfg.DataDir,
-		ProcessorRoleClaim: cfg.ProcessorRoleClaim,
-		Clock:              o.Clock,
-		Logger:             log,
-	})
-	if err != nil {
-		s.closeStore()
-		cancel()
-		return nil, fmt.Errorf("token verifier: %w", err)
-	}
-	s.Auth = a
-
-	queue := hub.QueueOptions{MaxAudio: cfg.ListenerQueueChunks}
-	// The metrics read live figures from the service and the transport at
-	// scrape time; both exist before the first scrape.
-	var m *metrics.Metrics
-	lazy := &lazyLive{}
-	m = metrics.New(lazy, lazy)
-	s.Metrics = m
-	var sessLimiter sessions.Limiter = ratelimit.NewHourly(o.Clock)
-	var connectLimit, joinLimit ws.IPLimiter = ratelimit.NewBuckets(o.Clock, cfg.RateConnectsPerMinute, cfg.RateConnectsBurst),
-		ratelimit.NewBuckets(o.Clock, cfg.RateJoinsPerMinute, cfg.RateJoinsBurst)
-	var sc sessions.Cluster
-	if cl != nil {
-		sessLimiter = cl.hourly
-		connectLimit = cl.limiter("connect", cfg.RateConnectsPerMinute, cfg.RateConnectsBurst)
-		joinLimit = cl.limiter("join", cfg.RateJoinsPerMinute, cfg.RateJoinsBurst)
-		sc = cl
-	}
-	s.Sessions = sessions.New(sessions.Config{
-		MaxListeners:    cfg.MaxListenersPerSession,
-		SpeakerGrace:    cfg.SpeakerGrace,
-		StartTimeout:    cfg.SessionStartTimeout,
-		MaxDuration:     cfg.SessionMaxDuration,
-		EndedRetention:  24 * time.Hour,
-		StatusInterval:  cfg.StatusInterval,
-		StatusMinGap:    time.Second,
-		RefreshOverlap:  cfg.RefreshOverlap,
-		SweepInterval:   cfg.SweepInterval,
-		SessionsPerHour: cfg.RateSessionsPerHour,
-		Queue:           queue,
-	}, sessions.Options{
-		Store:    store,
-		Clock:    o.Clock,
-		Logger:   log,
-		IDs:      sessionid.Generator{},
-		Limiter:  sessLimiter,
-		Observer: m,
-		Cluster:  sc,
-	})
-	if cl != nil {
-		cl.deliver = s.Sessions.Deliver
-		if err := cl.start(ctx, s.Sessions.LocalPresence); err != nil {
-			cl.close()
-			cancel()
-			return nil, err
-		}
-	}
-	if err := s.Sessions.Start(ctx); err != nil {
-		s.closeStore()
-		cancel()
+	if err := checkTLS(cfg); err != nil {
 		return nil, err
 	}
+	node := sessions.NewNodeID()
+	s := &Server{cfg: cfg, log: o.Logger.With("node", node), clock: o.Clock, node: node}
+	if err := s.build(ctx, o); err != nil {
+		_ = s.closeAll(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return s, nil
+}
+
+// build opens every part of the node, recording each for closeAll.
+func (s *Server) build(ctx context.Context, o Options) error {
+	cfg := s.cfg
+	// Background work (the JWKS refresh) lives until Shutdown.
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	s.opened("background work", func(context.Context) error { stopBackground(); return nil })
 
 	origins := ws.ParseOrigins(cfg.AllowedOrigins)
 	clientIP, err := ws.ParseTrustedProxies(cfg.TrustedProxies)
 	if err != nil {
-		s.Sessions.Close()
-		s.closeStore()
-		cancel()
-		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
+
+	cluster := cfg.RedisURL != "" && o.Store == nil
+	var sh *shared
+	if cluster {
+		sh, err = s.openRedis(ctx, cfg)
+	} else {
+		sh, err = s.openLocal(cfg, o)
+	}
+	if err != nil {
+		return err
+	}
+	if s.tls, err = newTLS(cfg, sh.certCache, sh.orderLock, s.log); err != nil {
+		return err
+	}
+	s.opened("tls", func(ctx context.Context) error { s.tls.shutdown(ctx); return nil })
+
+	a, err := auth.New(bg, auth.Config{
+		JWKSURL:            cfg.JWKSURL,
+		Issuer:             cfg.JWTIssuer,
+		Audience:           cfg.JWTAudience,
+		Secret:             cfg.JWTSecret,
+		AllowNoExp:         cfg.JWTAllowNoExp,
+		DataDir:            cfg.DataDir,
+		ProcessorRoleClaim: cfg.ProcessorRoleClaim,
+		Clock:              s.clock,
+		Logger:             s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("token verifier: %w", err)
+	}
+	s.Auth = a
+
+	// The metrics read live figures from the service and the transport at
+	// scrape time; both exist before the first scrape.
+	gauges := &liveGauges{}
+	s.Metrics = metrics.New(gauges, gauges)
+
+	s.Sessions = sessions.New(sessionConfig(cfg, cluster), sessions.Options{
+		Store:    sh.store,
+		Clock:    s.clock,
+		Logger:   s.log,
+		IDs:      sessionid.Generator{},
+		Limiter:  sh.sessionLimit,
+		Observer: s.Metrics,
+		Bus:      sh.bus,
+		Presence: sh.presence,
+	})
+	if err := s.Sessions.Start(ctx); err != nil {
+		return err
+	}
+	s.opened("sessions", func(context.Context) error { s.Sessions.Close(); return nil })
+
+	queue := hub.QueueOptions{MaxAudio: cfg.ListenerQueueChunks, StallTimeout: cfg.SlowListenerTimeout}
 	s.WS = ws.New(ws.Config{
 		HeartbeatTimeout:    cfg.HeartbeatTimeout,
 		PingInterval:        cfg.PingInterval,
@@ -183,6 +151,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		MaxDuration:         cfg.ConnectionMaxDuration,
 		WriteTimeout:        cfg.WriteTimeout,
 		WriteCoalesce:       cfg.WriteCoalesce,
+		SendBuffer:          cfg.SendBufferBytes,
 		AudioMaxChunk:       cfg.AudioMaxChunkBytes,
 		AudioMaxPerSecond:   cfg.AudioMaxChunksPerSec,
 		JSONMaxBytes:        cfg.JSONMaxBytes,
@@ -195,22 +164,23 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	}, ws.Options{
 		Sessions:     s.Sessions,
 		Auth:         a,
-		Clock:        o.Clock,
-		Logger:       log,
+		Clock:        s.clock,
+		Logger:       s.log,
 		Origins:      origins,
 		ClientIP:     clientIP,
-		ConnectLimit: connectLimit,
-		JoinLimit:    joinLimit,
-		Observer:     m,
+		ConnectLimit: sh.connectLimit,
+		JoinLimit:    sh.joinLimit,
+		Observer:     s.Metrics,
 	})
-	lazy.svc, lazy.ws = s.Sessions, s.WS
+	gauges.set(s.Sessions, s.WS)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", s.WS)
-	api := &httpapi.API{Sessions: s.Sessions, Auth: a, CORS: origins, Clock: o.Clock, Logger: log}
+	api := &httpapi.API{Sessions: s.Sessions, Auth: a, CORS: origins, Clock: s.clock, Logger: s.log}
 	api.Register(mux)
-	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /metrics", s.Metrics.Handler())
 	registerWeb(mux)
+	s.registerLinks(mux, o.Interfaces)
 	s.handler = securityHeaders(mux)
 	s.http = &http.Server{
 		Handler:           s.handler,
@@ -218,13 +188,15 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 * 1024,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// A request line and headers above this get 431 from net/http. It
+		// leaves room for a token well past auth's 16 KiB cap, so an
+		// oversized token gets the protocol's answer (4401, "token is
+		// too large") after the upgrade; see docs/protocol.md, 4.1.
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       httpErrorLog(s.log.Handler()),
+		TLSConfig:      s.tls.tlsConfig(),
 	}
-	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	return s, nil
+	return nil
 }
 
 // Handler is the node's HTTP handler.
@@ -232,55 +204,34 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve serves on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	if s.cfg.TLSCert != "" || s.cfg.TLSKey != "" {
-		if s.cfg.TLSCert == "" || s.cfg.TLSKey == "" {
-			return errors.New("--tls-cert and --tls-key must be given together")
-		}
-		err := s.http.ServeTLS(l, s.cfg.TLSCert, s.cfg.TLSKey)
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	}
-	err := s.http.Serve(l)
+	s.links.Listening(l.Addr(), PublicBase(s.cfg, l.Addr()))
+	err := s.tls.serve(s.http, l, s.log)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Shutdown stops accepting, asks every client to move (serverShutdown),
-// waits up to the drain grace, closes the rest with 1012 and closes the
-// store. Sessions stay persisted for the next start.
+// Shutdown asks every client to move (serverShutdown), waits up to the
+// drain grace, closes the rest with 1012, stops accepting, then closes every
+// part of the node in reverse order of opening. Sessions stay persisted for
+// the next start.
 func (s *Server) Shutdown(ctx context.Context) error {
-	// Stop accepting new connections; hijacked WebSockets are ours to
-	// drain.
-	go func() { _ = s.http.Shutdown(ctx) }()
 	s.Sessions.BeginShutdown()
+	// The listener stays open through the drain: a client that reconnects
+	// here meanwhile gets 503 with Retry-After, which it can act on, not a
+	// refused connection.
 	s.WS.Drain(ctx, s.cfg.ShutdownGrace)
-	s.Sessions.Close()
-	s.cancel()
-	err := s.closeStore()
-	if s.cluster != nil {
-		s.cluster.close()
-	}
-	return err
+	// Hijacked WebSockets are not the HTTP server's to wait for.
+	_ = s.http.Shutdown(ctx)
+	return s.closeAll(ctx)
 }
 
-// Node is the node's cluster ID, or "" on a single node.
-func (s *Server) Node() string {
-	if s.cluster == nil {
-		return ""
-	}
-	return s.cluster.Node()
-}
+// Node is the node's ID: in session records, and in every log line.
+func (s *Server) Node() string { return s.node }
 
-func (s *Server) closeStore() error {
-	if s.store == nil {
-		return nil
-	}
-	return s.store.Close()
-}
+// maxHeaderBytes bounds a request's line and headers together.
+const maxHeaderBytes = 64 * 1024
 
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -291,29 +242,43 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// lazyLive lets the metrics be built before the parts they read.
-type lazyLive struct {
+// liveGauges lets the metrics be built before the parts they read: until
+// set, every gauge reads zero.
+type liveGauges struct {
+	mu  sync.RWMutex
 	svc *sessions.Service
 	ws  *ws.Server
 }
 
-func (l *lazyLive) Stats() sessions.Stats {
-	if l.svc == nil {
+func (g *liveGauges) set(svc *sessions.Service, w *ws.Server) {
+	g.mu.Lock()
+	g.svc, g.ws = svc, w
+	g.mu.Unlock()
+}
+
+func (g *liveGauges) Stats() sessions.Stats {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.svc == nil {
 		return sessions.Stats{}
 	}
-	return l.svc.Stats()
+	return g.svc.Stats()
 }
 
-func (l *lazyLive) QueuedMessages() int {
-	if l.ws == nil {
+func (g *liveGauges) QueuedMessages() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.ws == nil {
 		return 0
 	}
-	return l.ws.QueuedMessages()
+	return g.ws.QueuedMessages()
 }
 
-func (l *lazyLive) Connections() int {
-	if l.ws == nil {
+func (g *liveGauges) Connections() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.ws == nil {
 		return 0
 	}
-	return l.ws.Connections()
+	return g.ws.Connections()
 }

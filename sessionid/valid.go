@@ -4,7 +4,6 @@ package sessionid
 
 import (
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/pentecost/pentecost"
 )
@@ -51,7 +50,7 @@ func Check(id string) error {
 	if Valid(id) {
 		return nil
 	}
-	short := truncate(id, MaxLen)
+	short := pentecost.Truncate(id, MaxLen)
 	var msg string
 	switch {
 	case id == "":
@@ -63,20 +62,4 @@ func Check(id string) error {
 			"(lowercase words, a number from 100 to 999), e.g. golden-eagle-427", short)
 	}
 	return (&pentecost.Error{Code: pentecost.ErrInvalidSessionID, Message: msg}).With("sessionId", short)
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence, so
-// the detail stays printable when it is encoded as JSON.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	// Step back over at most a character's continuation bytes; a longer
-	// run of them is not UTF-8 anyway and is cut where it stands.
-	for i := n; i > 0 && i > n-utf8.UTFMax; i-- {
-		if utf8.RuneStart(s[i]) {
-			return s[:i]
-		}
-	}
-	return s[:n]
 }

@@ -79,7 +79,7 @@ func checkVolume(field string, v float64) error {
 
 // applyState persists a broadcast-state change and tells the speaker and
 // every listener with a message of type typ.
-func (l *live) applyState(ctx context.Context, ch stateChange, typ string) error {
+func (l *liveSession) applyState(ctx context.Context, ch stateChange, typ string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ended {
@@ -112,8 +112,7 @@ func (l *live) applyState(ctx context.Context, ch stateChange, typ string) error
 	if err != nil {
 		return unavailable(err)
 	}
-	l.rec = rec
-	l.gated.Store(rec.Broadcast.IsPaused || rec.Broadcast.IsMuted)
+	l.setRecordLocked(rec)
 	var msg protocol.Message
 	switch typ {
 	case protocol.TypeVolumeChanged:

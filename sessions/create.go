@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,23 +22,24 @@ func (p *CreateParams) normalize() error {
 		return err
 	}
 	p.SourceLanguage = lang
-	p.QualityTier = strings.ToLower(strings.TrimSpace(p.QualityTier))
-	switch p.QualityTier {
-	case "":
-		p.QualityTier = pentecost.TierStandard
-	case pentecost.TierStandard, pentecost.TierPremium:
-	default:
-		return pentecost.Invalid("qualityTier", "must be standard or premium")
+	if p.QualityTier, err = choice("qualityTier", p.QualityTier, pentecost.TierStandard, pentecost.TierPremium); err != nil {
+		return err
 	}
-	p.AudioFormat = strings.ToLower(strings.TrimSpace(p.AudioFormat))
-	switch p.AudioFormat {
-	case "":
-		p.AudioFormat = pentecost.FormatPCM16
-	case pentecost.FormatPCM16, pentecost.FormatOpus:
-	default:
-		return pentecost.Invalid("audioFormat", "must be pcm16 or opus")
+	p.AudioFormat, err = choice("audioFormat", p.AudioFormat, pentecost.FormatPCM16, pentecost.FormatOpus)
+	return err
+}
+
+// choice normalizes v (case, spaces) to one of the allowed values; empty is
+// the first.
+func choice(field, v string, allowed ...string) (string, error) {
+	v = strings.ToLower(strings.TrimSpace(v))
+	if v == "" {
+		return allowed[0], nil
 	}
-	return nil
+	if slices.Contains(allowed, v) {
+		return v, nil
+	}
+	return "", pentecost.Invalid(field, "must be "+strings.Join(allowed, " or "))
 }
 
 // Create makes a new session owned by owner (the JWT sub). WebSocket and HTTP
@@ -63,6 +65,8 @@ func (s *Service) Create(ctx context.Context, owner string, p CreateParams) (*pe
 		Broadcast:      pentecost.BroadcastState{IsActive: true, Volume: 1, LastStateChange: now.UnixMilli()},
 		CreatedAt:      now,
 		UpdatedAt:      now,
+		// This node holds the session until a speaker attaches.
+		SpeakerNode: s.node,
 	}
 	if s.cfg.MaxDuration > 0 {
 		rec.ExpiresAt = now.Add(s.cfg.MaxDuration)
@@ -77,9 +81,7 @@ func (s *Service) Create(ctx context.Context, owner string, p CreateParams) (*pe
 		}
 		return nil, unavailable(err)
 	}
-	if _, err := s.liveFor(ctx, rec); err != nil {
-		return nil, err
-	}
+	s.liveFor(rec)
 	s.obs.SessionCreated(s.clock.Since(started))
 	s.log.Info("session created", "sessionId", rec.ID, "sourceLanguage", rec.SourceLanguage)
 	return rec.Clone(), nil

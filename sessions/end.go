@@ -70,9 +70,9 @@ func (s *Service) endIf(ctx context.Context, id, reason, message string, guard f
 		// The store is down: the live session still ends for everyone
 		// connected here; the record catches up on the next read.
 		s.log.Warn("could not persist session end", "sessionId", id, "reason", reason, "err", err)
-		if l := s.lookupLive(id); l != nil {
+		if l := s.find(id); l != nil {
 			l.finish(reason, message)
-			s.dropLive(l)
+			s.drop(l)
 		}
 		return nil, unavailable(err)
 	}
@@ -82,19 +82,19 @@ func (s *Service) endIf(ctx context.Context, id, reason, message string, guard f
 	if err == nil {
 		s.emit(id, evEnded, endEvent{Reason: reason, Message: message})
 	}
-	if l := s.lookupLive(id); l != nil {
+	if l := s.find(id); l != nil {
 		if l.finish(reason, message) {
 			s.obs.SessionEnded(reason)
 			s.log.Info("session ended", "sessionId", id, "reason", reason)
 		}
-		s.dropLive(l)
+		s.drop(l)
 	}
 	return rec, nil
 }
 
 // finish tells everyone the session ended and closes their connections. It
 // reports false if the session had already finished.
-func (l *live) finish(reason, message string) bool {
+func (l *liveSession) finish(reason, message string) bool {
 	l.mu.Lock()
 	if l.ended {
 		l.mu.Unlock()

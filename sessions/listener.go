@@ -2,7 +2,6 @@ package sessions
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -39,7 +38,7 @@ type JoinInfo struct {
 
 // Listener is a listener connection's hold on its session.
 type Listener struct {
-	l      *live
+	l      *liveSession
 	conn   Conn
 	base64 bool
 
@@ -80,7 +79,7 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 	if err := CheckJoin(&p); err != nil {
 		return nil, JoinInfo{}, err
 	}
-	l, err := s.getLive(ctx, p.SessionID)
+	l, err := s.open(ctx, p.SessionID)
 	if err != nil {
 		return nil, JoinInfo{}, err
 	}
@@ -102,50 +101,32 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 		base64 = prev.base64
 	}
 	h.base64 = base64
-	max := s.cfg.MaxListeners
-	var clusterRes hub.JoinResult
-	if s.cluster != nil {
-		// The cap counts every node's listeners, atomically in Redis; the
-		// room here then takes the listener without a cap of its own.
-		total, newLang, full, err := s.cluster.Join(ctx, p.SessionID, p.TargetLanguage, max, refreshed)
-		if err != nil {
-			l.mu.Unlock()
-			return nil, JoinInfo{}, unavailable(err)
-		}
-		clusterRes = hub.JoinResult{Count: total, NewLang: newLang}
-		max = 0
-		if full {
-			l.mu.Unlock()
-			l.rebalanceIfNeeded("")
-			return nil, JoinInfo{}, pentecost.Errorf(pentecost.ErrSessionFull, "session %s is full", p.SessionID).
-				With("maxListeners", s.cfg.MaxListeners).With("sessionId", p.SessionID)
-		}
+	// The cap counts every node's listeners, atomically in the presence;
+	// the room here then takes the listener without a cap of its own.
+	adm, err := s.presence.Join(ctx, p.SessionID, p.TargetLanguage, s.cfg.MaxListeners, refreshed)
+	if err != nil {
+		l.mu.Unlock()
+		return nil, JoinInfo{}, unavailable(err)
 	}
-	res, err := l.room.Join(&hub.Listener{ID: c.ID(), Lang: p.TargetLanguage, Base64: base64, Queue: c.Queue()},
-		max, refreshed)
-	if s.cluster != nil {
-		if res.Count == 1 {
-			s.subscribe(audioTopic(l.id))
-		}
-		res = clusterRes
-	}
-	if errors.Is(err, hub.ErrFull) {
+	if adm.Full {
 		l.mu.Unlock()
 		l.rebalanceIfNeeded("")
 		return nil, JoinInfo{}, pentecost.Errorf(pentecost.ErrSessionFull, "session %s is full", p.SessionID).
 			With("maxListeners", s.cfg.MaxListeners).With("sessionId", p.SessionID)
 	}
+	_, _ = l.room.Join(&hub.Listener{ID: c.ID(), Lang: p.TargetLanguage, Base64: base64, Queue: c.Queue()}, 0, refreshed)
 	l.listeners[c.ID()] = h
 	info := JoinInfo{
 		Session:          l.rec.Clone(),
 		TargetLanguage:   p.TargetLanguage,
-		ListenerCount:    res.Count,
+		ListenerCount:    adm.Total,
 		SpeakerConnected: l.speakerConnectedLocked(),
 		Translated:       l.translatedLocked(p.TargetLanguage),
 		Refreshed:        refreshed,
 		Base64:           base64,
 	}
 	l.mu.Unlock()
+	l.updateAudioSubscription()
 
 	if refreshed {
 		s.obs.Refreshed(protocol.RoleListener)
@@ -154,15 +135,15 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 			prev.conn.Close(1000, "connectionRefreshed")
 		})
 	}
-	l.listenersChanged(res.NewLang)
-	s.emit(l.id, evPresence, presenceEvent{NewLang: res.NewLang})
+	l.listenersChanged(adm.NewLang)
+	s.emit(l.id, evPresence, presenceEvent{NewLang: adm.NewLang})
 	s.obs.ListenerJoined(s.clock.Since(started))
 	return h, info, nil
 }
 
 // translatedLocked reports whether listeners of lang hear something made for
 // their language: the source itself, or a processor's stream.
-func (l *live) translatedLocked(lang string) bool {
+func (l *liveSession) translatedLocked(lang string) bool {
 	return lang == *l.sourceLang.Load() || l.room.Served(lang)
 }
 
@@ -187,10 +168,14 @@ func (h *Listener) ChangeLanguage(_ context.Context, lang string) (*protocol.Lan
 	h.mu.Lock()
 	h.lang = lang
 	h.mu.Unlock()
-	if c := l.s.cluster; c != nil && old != lang {
+	if old != lang {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = c.Leave(ctx, l.id, old)
-		_, newLang, _, _ = c.Join(ctx, l.id, lang, 0, true)
+		if err := l.s.presence.Leave(ctx, l.id, old); err != nil {
+			l.s.log.Warn("presence leave failed", "sessionId", l.id, "err", err)
+		}
+		if adm, err := l.s.presence.Join(ctx, l.id, lang, 0, true); err == nil {
+			newLang = adm.NewLang
+		}
 		cancel()
 	}
 	l.mu.Unlock()
@@ -246,18 +231,15 @@ func (h *Listener) Leave() {
 		delete(l.listeners, h.conn.ID())
 	}
 	present, emptied := l.room.Leave(h.conn.ID())
-	empty := l.room.Count() == 0
 	l.mu.Unlock()
-	if present && l.s.cluster != nil {
+	if present {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		if err := l.s.cluster.Leave(ctx, l.id, h.Language()); err != nil {
+		if err := l.s.presence.Leave(ctx, l.id, h.Language()); err != nil {
 			// The node's periodic re-assertion of its counts repairs this.
 			l.s.log.Warn("presence leave failed", "sessionId", l.id, "err", err)
 		}
 		cancel()
-		if empty {
-			l.s.unsubscribe(audioTopic(l.id))
-		}
+		l.updateAudioSubscription()
 		l.s.emit(l.id, evPresence, presenceEvent{})
 	}
 	if emptied {

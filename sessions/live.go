@@ -14,20 +14,26 @@ import (
 	"github.com/pentecost/pentecost/protocol"
 )
 
-// live is the in-memory side of a session that is not ended: its fan-out
-// room, its speaker connections and its timers.
-type live struct {
+// liveSession is this node's live side of a session that is not ended: its
+// fan-out room, its connections here, its timers and its bus subscriptions.
+type liveSession struct {
 	s    *Service
 	id   string
 	room *hub.Room
+	// ready is closed once the session follows its control topic; whoever
+	// finds the session waits for it.
+	ready chan struct{}
 
 	// The audio path reads these without taking mu.
 	gated      atomic.Bool // paused or muted: chunks are dropped
 	sourceLang atomic.Pointer[string]
 	format     string
 
-	mu       sync.Mutex
-	rec      *pentecost.Session
+	mu  sync.Mutex
+	rec *pentecost.Session
+	// gen counts the writes to rec, so a read of the store that raced with
+	// a write here does not overwrite it (Service.open).
+	gen      atomic.Uint64
 	speakers map[string]*Speaker // every accepted speaker connection
 	// listeners holds the handles, to close them when the session ends; the
 	// room holds the same listeners for fan-out.
@@ -56,6 +62,13 @@ type live struct {
 	ingest           [512]ingestMark
 
 	busErrs atomic.Uint64
+
+	// subMu serialises the bus subscriptions, whose calls may wait on the
+	// network; mu is never held across them.
+	subMu      sync.Mutex
+	dropped    bool // set under subMu: no subscription may start
+	controlSub Subscription
+	audioSub   Subscription
 }
 
 type ingestMark struct {
@@ -63,10 +76,13 @@ type ingestMark struct {
 	at  time.Time
 }
 
-func (s *Service) newLive(rec *pentecost.Session) *live {
-	l := &live{
+// newLiveLocked builds the live side of rec. The caller holds s.mu and
+// calls follow once it is released.
+func (s *Service) newLiveLocked(rec *pentecost.Session) *liveSession {
+	l := &liveSession{
 		s:                s,
 		id:               rec.ID,
+		ready:            make(chan struct{}),
 		rec:              rec.Clone(),
 		speakers:         make(map[string]*Speaker),
 		listeners:        make(map[string]*Listener),
@@ -77,15 +93,16 @@ func (s *Service) newLive(rec *pentecost.Session) *live {
 		translatedBase:   map[string]uint32{},
 		captionSeq:       map[string]uint32{},
 	}
-	s.streams[l.streamID] = l
+	s.byStream[l.streamID] = l
 	l.room = hub.NewRoom(hub.RoomOptions{
-		AudioText: audioText(rec.ID, rec.AudioFormat),
+		SessionID: rec.ID,
+		Format:    rec.AudioFormat,
 		OnDrop:    s.obs.AudioDropped,
 		StreamID:  l.streamID,
 	})
 	src := rec.SourceLanguage
 	l.sourceLang.Store(&src)
-	l.room.SetNextSeq(rec.NextSeq)
+	l.room.RaiseNextSeq(rec.NextSeq)
 	l.gated.Store(rec.Broadcast.IsPaused || rec.Broadcast.IsMuted)
 
 	now := s.clock.Now()
@@ -102,8 +119,79 @@ func (s *Service) newLive(rec *pentecost.Session) *live {
 		l.statusTimer = s.clock.AfterFunc(s.cfg.StatusInterval, l.periodicStatus)
 	}
 	l.announceLocked()
-	s.subscribe(controlTopic(rec.ID))
 	return l
+}
+
+// setRecordLocked replaces the session's record with rec (which the caller
+// no longer changes) and the flags the audio path reads from it.
+func (l *liveSession) setRecordLocked(rec *pentecost.Session) {
+	l.rec = rec
+	l.gated.Store(rec.Broadcast.IsPaused || rec.Broadcast.IsMuted)
+	l.gen.Add(1)
+}
+
+// follow subscribes to the session's control topic, then lets everyone
+// who found the session use it.
+func (l *liveSession) follow() {
+	defer close(l.ready)
+	l.subMu.Lock()
+	defer l.subMu.Unlock()
+	if l.dropped {
+		return
+	}
+	l.controlSub = l.subscribe(controlTopic(l.id))
+}
+
+// subscribe has l receive topic's messages; nil if the bus refused.
+func (l *liveSession) subscribe(topic string) Subscription {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	sub, err := l.s.bus.Subscribe(ctx, topic, l.receive)
+	if err != nil {
+		l.s.log.Warn("bus subscribe failed", "sessionId", l.id, "topic", topic, "err", err)
+		return nil
+	}
+	return sub
+}
+
+// updateAudioSubscription follows the session's audio topic while this
+// node has listeners of it (they hear chunks numbered on the speaker's
+// node) or a speaker connection (which numbers its chunks above any number
+// another node used: see AttachSpeaker).
+func (l *liveSession) updateAudioSubscription() {
+	l.subMu.Lock()
+	defer l.subMu.Unlock()
+	l.mu.Lock()
+	want := !l.dropped && (l.room.Count() > 0 || len(l.speakers) > 0)
+	l.mu.Unlock()
+	switch {
+	case want && l.audioSub == nil:
+		l.audioSub = l.subscribe(audioTopic(l.id))
+	case !want && l.audioSub != nil:
+		l.cancel(&l.audioSub)
+	}
+}
+
+// cancel ends *sub and forgets it.
+func (l *liveSession) cancel(sub *Subscription) {
+	if *sub == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := (*sub).Cancel(ctx); err != nil {
+		l.s.log.Warn("bus unsubscribe failed", "sessionId", l.id, "err", err)
+	}
+	*sub = nil
+}
+
+// unfollow cancels the session's subscriptions for good.
+func (l *liveSession) unfollow() {
+	l.subMu.Lock()
+	defer l.subMu.Unlock()
+	l.dropped = true
+	l.cancel(&l.controlSub)
+	l.cancel(&l.audioSub)
 }
 
 // allocStreamLocked picks an unused stream ID (never 0, which listener
@@ -112,7 +200,7 @@ func (s *Service) allocStreamLocked() uint16 {
 	for {
 		s.nextStream++
 		id := uint16(s.nextStream)
-		if id != 0 && s.streams[id] == nil {
+		if id != 0 && s.byStream[id] == nil {
 			return id
 		}
 	}
@@ -120,7 +208,7 @@ func (s *Service) allocStreamLocked() uint16 {
 
 // rebalanceIfNeeded re-assigns processors when the set of languages changed,
 // skipping the work on a node without processors.
-func (l *live) rebalanceIfNeeded(joining string) {
+func (l *liveSession) rebalanceIfNeeded(joining string) {
 	if l.s.processorCount() == 0 {
 		l.mu.Lock()
 		none := len(l.assign) == 0
@@ -132,19 +220,19 @@ func (l *live) rebalanceIfNeeded(joining string) {
 	l.rebalance(joining)
 }
 
-func (l *live) markIngest(seq uint32, at time.Time) {
+func (l *liveSession) markIngest(seq uint32, at time.Time) {
 	l.ingestMu.Lock()
 	l.ingest[seq%uint32(len(l.ingest))] = ingestMark{seq: seq, at: at}
 	l.ingestMu.Unlock()
 }
 
-func (l *live) stopTimers() {
+func (l *liveSession) stopTimers() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stopTimersLocked()
 }
 
-func (l *live) stopTimersLocked() {
+func (l *liveSession) stopTimersLocked() {
 	for _, t := range []clockwork.Timer{l.graceTimer, l.startTimer, l.expiryTimer, l.statusTimer, l.pending} {
 		if t != nil {
 			t.Stop()
@@ -154,12 +242,12 @@ func (l *live) stopTimersLocked() {
 
 // expire runs when a timer says the session may have expired; get re-checks
 // with the record and ends it if so.
-func (l *live) expire() {
+func (l *liveSession) expire() {
 	_, _ = l.s.get(context.Background(), l.id)
 }
 
 // speakerConns returns the speaker connections to notify.
-func (l *live) speakerConnsLocked() []Conn {
+func (l *liveSession) speakerConnsLocked() []Conn {
 	out := make([]Conn, 0, len(l.speakers))
 	for _, sp := range l.speakers {
 		out = append(out, sp.conn)
@@ -169,7 +257,7 @@ func (l *live) speakerConnsLocked() []Conn {
 
 // broadcastLocked queues m to every speaker connection and every listener,
 // marshalled once.
-func (l *live) broadcastLocked(m protocol.Message, toSpeakers bool) {
+func (l *liveSession) broadcastLocked(m protocol.Message, toSpeakers bool) {
 	msg := hub.NewControl(protocol.Marshal(m))
 	if toSpeakers {
 		for _, sp := range l.speakers {
@@ -188,7 +276,7 @@ var errNotHere = errors.New("speaker is on another node")
 // after a restart, can end the session on time), listeners everywhere hear
 // speakerDisconnected, and a timer here ends the session unless the speaker
 // is back.
-func (l *live) speakerGone() {
+func (l *liveSession) speakerGone() {
 	s := l.s
 	if s.shuttingDown.Load() {
 		return
@@ -201,7 +289,7 @@ func (l *live) speakerGone() {
 		if r.Ended() {
 			return errAlreadyEnded
 		}
-		if s.cluster != nil && r.SpeakerNode != "" && r.SpeakerNode != s.node() {
+		if r.SpeakerNode != "" && r.SpeakerNode != s.node {
 			return errNotHere
 		}
 		r.GraceUntil = until
@@ -220,7 +308,7 @@ func (l *live) speakerGone() {
 		return
 	}
 	if rec != nil {
-		l.rec = rec
+		l.setRecordLocked(rec)
 	}
 	l.armGraceLocked(until)
 	secs := int(s.cfg.SpeakerGrace / time.Second)
@@ -232,7 +320,7 @@ func (l *live) speakerGone() {
 }
 
 // armGraceLocked ends the session at until unless the speaker is back.
-func (l *live) armGraceLocked(until time.Time) {
+func (l *liveSession) armGraceLocked(until time.Time) {
 	if l.graceTimer != nil {
 		l.graceTimer.Stop()
 	}
@@ -253,10 +341,12 @@ func (s *Service) graceExpired(ctx context.Context, id string) {
 	}
 }
 
-// maybeRelease forgets a session's live state on a cluster node once no
-// connection of it is left here: the other nodes and the store carry it.
-func (l *live) maybeRelease() {
-	if l.s.cluster == nil {
+// maybeRelease forgets the session's live side once no connection, grace
+// timer or processor of it is left here: the store (and in a cluster the
+// other nodes) carry it, and a read takes it up again. A draining node keeps
+// them all for Close, which saves their sequence numbers.
+func (l *liveSession) maybeRelease() {
+	if l.s.shuttingDown.Load() {
 		return
 	}
 	l.mu.Lock()
@@ -266,36 +356,12 @@ func (l *live) maybeRelease() {
 	}
 	l.mu.Unlock()
 	if idle {
-		l.s.dropLive(l)
+		l.s.drop(l)
 	}
-}
-
-// publishCluster numbers a chunk from the session's shared counter (so the
-// sequence continues whichever node the speaker is on), sends it to the
-// other nodes in the same round trip, and fans it out here. With Redis down
-// the node numbers chunks alone; the counter resumes above them later.
-func (l *live) publishCluster(c Cluster, chunk []byte, now time.Time) uint32 {
-	msg := make([]byte, 1+originLen+protocol.AudioHeaderSize+len(chunk))
-	msg[0] = evAudio
-	copy(msg[1:], l.s.origin[:])
-	floor := l.room.NextSeq()
-	protocol.PutAudioHeader(msg[1+originLen:], protocol.KindSource, 0, floor, now)
-	copy(msg[1+originLen+protocol.AudioHeaderSize:], chunk)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	seq, err := c.PublishSequenced(ctx, audioTopic(l.id), msg, audioSeqAt, floor)
-	cancel()
-	if err != nil {
-		seq = floor
-		if l.busErrs.Add(1)%500 == 1 {
-			l.s.log.Warn("audio not shared with other nodes", "sessionId", l.id, "err", err)
-		}
-	}
-	l.room.Deliver(*l.sourceLang.Load(), seq, now, chunk)
-	return seq
 }
 
 // notifySourceLocked tells every listener here the new source language.
-func (l *live) notifySourceLocked(src string) {
+func (l *liveSession) notifySourceLocked(src string) {
 	now := l.s.clock.Now()
 	for _, h := range l.listeners {
 		lang := h.Language()
@@ -309,30 +375,20 @@ func (l *live) notifySourceLocked(src string) {
 	}
 }
 
-// speakerConnectedLocked reports whether a speaker is on air: here, or on
-// any node of a cluster.
-func (l *live) speakerConnectedLocked() bool {
+// speakerConnectedLocked reports whether a speaker is on air: here, or,
+// as the record says, on another node.
+func (l *liveSession) speakerConnectedLocked() bool {
 	if l.primary != nil {
 		return true
 	}
-	return l.s.cluster != nil && l.rec.SpeakerLive && l.rec.GraceUntil.IsZero()
+	return l.rec.SpeakerLive && l.rec.GraceUntil.IsZero() && l.rec.SpeakerNode != l.s.node
 }
 
-// counts is the session's listener count and distribution: from the room on
-// a single node, across every node in a cluster.
-func (l *live) counts() (int, map[string]int) {
-	if c := l.s.cluster; c != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if total, by, err := c.Counts(ctx, l.id); err == nil {
-			return total, by
-		}
-	}
-	return l.room.Distribution()
-}
+// counts is the session's listener count and distribution on every node.
+func (l *liveSession) counts() (int, map[string]int) { return l.s.counts(l.id, l) }
 
 // status builds a sessionStatus message.
-func (l *live) statusLocked(reason string) *protocol.SessionStatus {
+func (l *liveSession) statusLocked(reason string) *protocol.SessionStatus {
 	now := l.s.clock.Now()
 	total, dist := l.counts()
 	return &protocol.SessionStatus{
@@ -346,7 +402,7 @@ func (l *live) statusLocked(reason string) *protocol.SessionStatus {
 	}
 }
 
-func (l *live) pushStatusLocked(reason string) {
+func (l *liveSession) pushStatusLocked(reason string) {
 	if len(l.speakers) == 0 {
 		return
 	}
@@ -359,7 +415,7 @@ func (l *live) pushStatusLocked(reason string) {
 	}
 }
 
-func (l *live) periodicStatus() {
+func (l *liveSession) periodicStatus() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ended {
@@ -373,7 +429,7 @@ func (l *live) periodicStatus() {
 // when the count moved by 10% or more since the last push, at most once per
 // StatusMinGap; a change inside the gap is pushed when the gap ends, so the
 // speaker always ends up seeing the final count.
-func (l *live) listenersChanged(newLang bool) {
+func (l *liveSession) listenersChanged(newLang bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ended {
@@ -386,7 +442,7 @@ func (l *live) listenersChanged(newLang bool) {
 	l.maybeCountPushLocked()
 }
 
-func (l *live) maybeCountPushLocked() {
+func (l *liveSession) maybeCountPushLocked() {
 	count, _ := l.counts()
 	last := l.lastStatusCount
 	diff := count - last

@@ -70,7 +70,7 @@ func (s *Service) AttachProcessor(_ context.Context, c Conn, langs map[string]bo
 		ConnectionID: c.ID(),
 		Languages:    p.Languages(),
 	})
-	for _, l := range s.lives() {
+	for _, l := range s.held() {
 		l.mu.Lock()
 		if !l.ended {
 			send(c, l.sessionStartedLocked())
@@ -96,7 +96,7 @@ func (p *Processor) Leave() {
 	}
 	p.mu.Unlock()
 	for _, id := range ids {
-		if l := s.lookupLive(id); l != nil {
+		if l := s.find(id); l != nil {
 			l.rebalance("")
 		}
 	}
@@ -109,17 +109,7 @@ func (s *Service) processorCount() int {
 	return len(s.procs)
 }
 
-func (s *Service) lives() []*live {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]*live, 0, len(s.live))
-	for _, l := range s.live {
-		out = append(out, l)
-	}
-	return out
-}
-
-func (l *live) sessionStartedLocked() *protocol.SessionStarted {
+func (l *liveSession) sessionStartedLocked() *protocol.SessionStarted {
 	return &protocol.SessionStarted{
 		Header:         protocol.H(protocol.TypeSessionStarted, l.s.clock.Now()),
 		SessionID:      l.id,
@@ -130,7 +120,7 @@ func (l *live) sessionStartedLocked() *protocol.SessionStarted {
 }
 
 // announceLocked tells every processor a session is live.
-func (l *live) announceLocked() {
+func (l *liveSession) announceLocked() {
 	msg := hub.NewControl(protocol.Marshal(l.sessionStartedLocked()))
 	l.s.procMu.Lock()
 	defer l.s.procMu.Unlock()
@@ -145,7 +135,7 @@ func (l *live) announceLocked() {
 // audio switches between source and translation get languageChanged.
 // joining names a language about to get its first listener, so that
 // listener's sessionJoined can already say it is translated.
-func (l *live) rebalance(joining string) {
+func (l *liveSession) rebalance(joining string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ended {
@@ -264,7 +254,7 @@ func (l *live) rebalance(joining string) {
 }
 
 // langsOfLocked lists the languages p serves in this session.
-func (l *live) langsOfLocked(p *Processor) []string {
+func (l *liveSession) langsOfLocked(p *Processor) []string {
 	out := []string{}
 	for lang, q := range l.assign {
 		if q == p {
@@ -277,7 +267,7 @@ func (l *live) langsOfLocked(p *Processor) []string {
 
 // finishProcessorsLocked tells processors the session ended and forgets its
 // assignments.
-func (l *live) finishProcessorsLocked(reason, message string) {
+func (l *liveSession) finishProcessorsLocked(reason, message string) {
 	l.s.procMu.Lock()
 	procs := slices.Clone(l.s.procs)
 	l.s.procMu.Unlock()
@@ -298,12 +288,12 @@ func (l *live) finishProcessorsLocked(reason, message string) {
 
 // resolve finds the live session a processor frame is for and checks the
 // processor serves lang there.
-func (p *Processor) resolve(sessionID string, streamID uint16, byStream bool, lang string) (*live, string, error) {
+func (p *Processor) resolve(sessionID string, streamID uint16, byStream bool, lang string) (*liveSession, string, error) {
 	s := p.s
-	var l *live
+	var l *liveSession
 	if byStream {
 		s.mu.RLock()
-		l = s.streams[streamID]
+		l = s.byStream[streamID]
 		s.mu.RUnlock()
 		if l == nil {
 			return nil, "", pentecost.Invalid("streamId", "no live session has this stream id").With("streamId", int(streamID))
@@ -312,7 +302,7 @@ func (p *Processor) resolve(sessionID string, streamID uint16, byStream bool, la
 		if sessionID == "" {
 			return nil, "", pentecost.Missing("sessionId")
 		}
-		if l = s.lookupLive(sessionID); l == nil {
+		if l = s.find(sessionID); l == nil {
 			return nil, "", pentecost.NotFound(sessionID)
 		}
 	}
@@ -359,7 +349,7 @@ func (p *Processor) PublishAudio(sessionID string, streamID uint16, byStream boo
 // chunk of a language answers the n-th source chunk sent since the language
 // was assigned. Exact for processors that emit one chunk per chunk, an
 // estimate for others.
-func (l *live) processingLag(lang string, now time.Time) (time.Duration, bool) {
+func (l *liveSession) processingLag(lang string, now time.Time) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := l.translatedFrames[lang]

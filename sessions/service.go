@@ -3,7 +3,6 @@ package sessions
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/pentecost/pentecost"
-	"github.com/pentecost/pentecost/hub"
 	"github.com/pentecost/pentecost/protocol"
 	"github.com/pentecost/pentecost/sessionid"
 )
@@ -23,32 +21,35 @@ import (
 // Config holds the rules' knobs; every duration is configurable so tests run
 // hours of session life in milliseconds.
 type Config struct {
-	MaxListeners    int           // per session; 0 = no cap
-	SpeakerGrace    time.Duration // reconnect window after a speaker's unexpected drop
-	StartTimeout    time.Duration // a session never attached by its speaker ends after this
-	MaxDuration     time.Duration // 0 = unlimited
-	EndedRetention  time.Duration // ended sessions read as ended, and keep their ID, this long
-	StatusInterval  time.Duration // periodic sessionStatus to the speaker
-	StatusMinGap    time.Duration // listener-count pushes at most this often
-	RefreshOverlap  time.Duration // the old connection of a refresh is closed after this
-	SweepInterval   time.Duration
-	SessionsPerHour int // per user; 0 = unlimited
-	Queue           hub.QueueOptions
+	MaxListeners   int           // per session; 0 = no cap
+	SpeakerGrace   time.Duration // reconnect window after a speaker's unexpected drop
+	StartTimeout   time.Duration // a session never attached by its speaker ends after this
+	MaxDuration    time.Duration // 0 = unlimited
+	EndedRetention time.Duration // ended sessions read as ended, and keep their ID, this long
+	StatusInterval time.Duration // periodic sessionStatus to the speaker
+	StatusMinGap   time.Duration // listener-count pushes at most this often
+	RefreshOverlap time.Duration // the old connection of a refresh is closed after this
+	SweepInterval  time.Duration
+	// ReassertInterval is how often the node re-asserts its listener
+	// counts in the presence.
+	ReassertInterval time.Duration
+	SessionsPerHour  int // per user; 0 = unlimited
 }
 
 // DefaultConfig returns the defaults of docs/protocol.md, "Limits and rate limits".
 func DefaultConfig() Config {
 	return Config{
-		MaxListeners:    500,
-		SpeakerGrace:    60 * time.Second,
-		StartTimeout:    24 * time.Hour,
-		MaxDuration:     24 * time.Hour,
-		EndedRetention:  24 * time.Hour,
-		StatusInterval:  30 * time.Second,
-		StatusMinGap:    time.Second,
-		RefreshOverlap:  2 * time.Second,
-		SweepInterval:   time.Minute,
-		SessionsPerHour: 50,
+		MaxListeners:     500,
+		SpeakerGrace:     60 * time.Second,
+		StartTimeout:     24 * time.Hour,
+		MaxDuration:      24 * time.Hour,
+		EndedRetention:   24 * time.Hour,
+		StatusInterval:   30 * time.Second,
+		StatusMinGap:     time.Second,
+		RefreshOverlap:   2 * time.Second,
+		SweepInterval:    time.Minute,
+		ReassertInterval: 2500 * time.Millisecond,
+		SessionsPerHour:  50,
 	}
 }
 
@@ -83,12 +84,14 @@ type Service struct {
 	limit Limiter
 	obs   Observer
 
-	cluster Cluster
-	origin  [originLen]byte
+	bus      Bus
+	presence Presence
+	node     string // this node's ID, in session records
+	origin   [originLen]byte
 
 	mu         sync.RWMutex
-	live       map[string]*live
-	streams    map[uint16]*live
+	sessions   map[string]*liveSession // the sessions this node holds a live side of
+	byStream   map[uint16]*liveSession // the same, by processor stream ID
 	nextStream uint32
 
 	procMu sync.Mutex
@@ -111,8 +114,10 @@ type Options struct {
 	IDs      sessionid.Generator
 	Limiter  Limiter
 	Observer Observer
-	// Cluster is nil on a single node.
-	Cluster Cluster
+	// Bus and Presence are in memory on a single node, on Redis in a
+	// cluster.
+	Bus      Bus
+	Presence Presence
 }
 
 // New returns a service. Call Start to resume persisted sessions and run the
@@ -134,34 +139,27 @@ func New(cfg Config, o Options) *Service {
 		cfg.EndedRetention = 24 * time.Hour
 	}
 	svc := &Service{
-		cluster: o.Cluster,
-		cfg:     cfg,
-		store:   o.Store,
-		clock:   o.Clock,
-		log:     o.Logger,
-		ids:     o.IDs,
-		limit:   o.Limiter,
-		obs:     o.Observer,
-		live:    make(map[string]*live),
-		streams: make(map[uint16]*live),
-		stop:    make(chan struct{}),
+		cfg:      cfg,
+		store:    o.Store,
+		clock:    o.Clock,
+		log:      o.Logger,
+		ids:      o.IDs,
+		limit:    o.Limiter,
+		obs:      o.Observer,
+		bus:      o.Bus,
+		presence: o.Presence,
+		node:     o.Presence.Node(),
+		sessions: make(map[string]*liveSession),
+		byStream: make(map[uint16]*liveSession),
+		stop:     make(chan struct{}),
 	}
-	if o.Cluster != nil {
-		if b, err := hex.DecodeString(o.Cluster.Node()); err == nil && len(b) == originLen {
-			copy(svc.origin[:], b)
-		}
+	if b, err := hex.DecodeString(svc.node); err == nil && len(b) == originLen {
+		copy(svc.origin[:], b)
 	} else {
+		// Not one of ours: any unique origin does.
 		_, _ = rand.Read(svc.origin[:])
 	}
 	return svc
-}
-
-// node is this node's ID in session records ("" on a single node).
-func (s *Service) node() string {
-	if s.cluster == nil {
-		return ""
-	}
-	return s.cluster.Node()
 }
 
 // Config returns the service's configuration.
@@ -170,46 +168,57 @@ func (s *Service) Config() Config { return s.cfg }
 // Clock returns the service's clock.
 func (s *Service) Clock() clockwork.Clock { return s.clock }
 
-// Start resumes every persisted live session (a restarted node must keep
-// them: speakers re-attach to the same ID, listeners re-join) and starts the
-// sweeper.
+// Start takes up the sessions whose holding node is gone (after a restart,
+// this node's own earlier run) and starts the background work: the sweeper
+// and the re-assertion of what this node holds.
 func (s *Service) Start(ctx context.Context) error {
-	// In a cluster the sessions live on in the other nodes and the store;
-	// a node takes one up when a connection for it arrives.
-	if s.cluster == nil {
-		recs, err := s.store.List(ctx)
-		if err != nil {
-			return fmt.Errorf("sessions: resume: %w", err)
+	recs, err := s.store.List(ctx)
+	if err != nil {
+		return fmt.Errorf("sessions: resume: %w", err)
+	}
+	resumed := 0
+	for _, rec := range recs {
+		if held, err := s.heldElsewhere(ctx, rec); err != nil || held {
+			continue
 		}
-		for _, rec := range recs {
-			l, err := s.liveFor(ctx, rec)
-			if err != nil {
-				s.log.Warn("could not resume session", "sessionId", rec.ID, "err", err)
-				continue
-			}
-			if rec.SpeakerLive && rec.GraceUntil.IsZero() {
-				// A speaker was attached when this node stopped: that
-				// speaker is gone, which is a drop like any other, so it
-				// gets the grace to come back.
-				l.speakerGone()
-			}
-		}
-		if len(recs) > 0 {
-			s.log.Info("resumed sessions", "count", len(recs))
+		l := s.liveFor(rec)
+		resumed++
+		if rec.SpeakerLive && rec.GraceUntil.IsZero() {
+			// A speaker was attached to the node that is gone: a drop
+			// like any other, so it gets the grace to come back.
+			s.adoptDroppedSpeaker(ctx, rec, l)
 		}
 	}
+	if resumed > 0 {
+		s.log.Info("resumed sessions", "count", resumed)
+	}
+	// The tickers exist before Start returns, so a fake clock advanced
+	// right after Start fires them.
 	if s.cfg.SweepInterval > 0 {
-		s.wg.Add(1)
-		go s.sweepLoop()
+		s.every(s.cfg.SweepInterval, s.Sweep)
+	}
+	if s.cfg.ReassertInterval > 0 {
+		s.every(s.cfg.ReassertInterval, s.Reassert)
 	}
 	return nil
+}
+
+// heldElsewhere reports whether another live node holds the session: its
+// speaker, or before any speaker attached, its creator.
+func (s *Service) heldElsewhere(ctx context.Context, rec *pentecost.Session) (bool, error) {
+	if rec.SpeakerNode == "" || rec.SpeakerNode == s.node {
+		return false, nil
+	}
+	return s.presence.Alive(ctx, rec.SpeakerNode)
 }
 
 // BeginShutdown marks the node as draining (see shuttingDown).
 func (s *Service) BeginShutdown() { s.shuttingDown.Store(true) }
 
 // Close stops background work and saves each live session's sequence
-// number. It does not end sessions: they stay persisted for the next start.
+// number in its record, where the next node to number the session's audio
+// finds it. It does not end sessions: they stay persisted for the next
+// start.
 func (s *Service) Close() {
 	select {
 	case <-s.stop:
@@ -218,39 +227,42 @@ func (s *Service) Close() {
 	}
 	close(s.stop)
 	s.wg.Wait()
-	for _, l := range s.lives() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, l := range s.held() {
 		l.stopTimers()
-		if s.cluster != nil {
-			continue // the sequence lives in Redis
-		}
 		next := l.room.NextSeq()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_, err := s.store.Update(ctx, l.id, func(r *pentecost.Session) error {
-			if r.Ended() {
+			if r.Ended() || r.NextSeq == next {
 				return errAlreadyEnded
 			}
 			r.NextSeq = next
 			return nil
 		})
-		cancel()
 		if err != nil && !errors.Is(err, errAlreadyEnded) {
 			s.log.Warn("could not save the sequence number", "sessionId", l.id, "err", err)
 		}
 	}
 }
 
-func (s *Service) sweepLoop() {
-	defer s.wg.Done()
-	t := s.clock.NewTicker(s.cfg.SweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.Chan():
-			s.Sweep(context.Background())
+// every runs fn every d until Close, each run bounded by d.
+func (s *Service) every(d time.Duration, fn func(context.Context)) {
+	t := s.clock.NewTicker(d)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.Chan():
+				ctx, cancel := context.WithTimeout(context.Background(), max(d, 5*time.Second))
+				fn(ctx)
+				cancel()
+			}
 		}
-	}
+	}()
 }
 
 // Sweep ends every live session past its expiry and removes ended records
@@ -267,8 +279,8 @@ func (s *Service) Sweep(ctx context.Context) {
 }
 
 // sweepSpeakers ends sessions whose speaker's grace ran out, and starts the
-// grace of speakers whose node died (cluster): no session outlives its
-// speaker because the node that would have timed it out is gone.
+// grace of speakers whose node died: no session outlives its speaker because
+// the node that would have timed it out is gone.
 func (s *Service) sweepSpeakers(ctx context.Context) {
 	recs, err := s.store.List(ctx)
 	if err != nil {
@@ -287,22 +299,23 @@ func (s *Service) sweepSpeakers(ctx context.Context) {
 			}
 			continue
 		}
-		if s.cluster == nil || !rec.SpeakerLive || rec.SpeakerNode == "" || rec.SpeakerNode == s.node() {
+		if !rec.SpeakerLive || rec.SpeakerNode == "" || rec.SpeakerNode == s.node {
 			continue
 		}
-		if alive, err := s.cluster.Alive(ctx, rec.SpeakerNode); err != nil || alive {
+		if alive, err := s.presence.Alive(ctx, rec.SpeakerNode); err != nil || alive {
 			continue
 		}
-		s.adoptDroppedSpeaker(ctx, rec)
+		s.adoptDroppedSpeaker(ctx, rec, s.find(rec.ID))
 	}
 }
 
-// adoptDroppedSpeaker starts the grace of a speaker whose node died.
-func (s *Service) adoptDroppedSpeaker(ctx context.Context, rec *pentecost.Session) {
+// adoptDroppedSpeaker starts the grace of a speaker whose node died; l is
+// this node's live side of the session, nil if it holds none.
+func (s *Service) adoptDroppedSpeaker(ctx context.Context, rec *pentecost.Session, l *liveSession) {
 	dead := rec.SpeakerNode
 	now := s.clock.Now()
 	until := now.Add(s.cfg.SpeakerGrace)
-	_, err := s.store.Update(ctx, rec.ID, func(r *pentecost.Session) error {
+	updated, err := s.store.Update(ctx, rec.ID, func(r *pentecost.Session) error {
 		if r.Ended() || r.SpeakerNode != dead || !r.GraceUntil.IsZero() {
 			return errNotDue
 		}
@@ -317,15 +330,16 @@ func (s *Service) adoptDroppedSpeaker(ctx context.Context, rec *pentecost.Sessio
 	msg := &protocol.SpeakerPresence{
 		Header: protocol.H(protocol.TypeSpeakerDisconnected, now), SessionID: rec.ID, GraceSeconds: &secs,
 	}
-	if l := s.lookupLive(rec.ID); l != nil {
-		l.mu.Lock()
-		l.primary = nil
-		l.armGraceLocked(until)
-		l.toListenersLocked(msg)
-		l.mu.Unlock()
+	if l == nil {
+		s.emit(rec.ID, evListener, protocol.Marshal(msg))
 		return
 	}
-	s.emit(rec.ID, evListener, protocol.Marshal(msg))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.setRecordLocked(updated)
+	l.primary = nil
+	l.armGraceLocked(until)
+	l.toListenersLocked(msg)
 }
 
 // Ping reports whether the state store answers.
@@ -378,9 +392,16 @@ func (s *Service) expiredReason(rec *pentecost.Session, now time.Time) string {
 	return ""
 }
 
-// getLive reads a session that must be live (not ended) and returns its live
-// state, creating it if this node has none yet.
-func (s *Service) getLive(ctx context.Context, id string) (*live, error) {
+// open reads session id, which must not be ended, and returns this node's
+// live side of it, taking the session up if this node holds none yet.
+func (s *Service) open(ctx context.Context, id string) (*liveSession, error) {
+	// Writes to the live side between the read below and the sync after
+	// it are newer than the read: gen tells them apart.
+	var gen uint64
+	before := s.find(id)
+	if before != nil {
+		gen = before.gen.Load()
+	}
 	rec, err := s.get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -388,71 +409,69 @@ func (s *Service) getLive(ctx context.Context, id string) (*live, error) {
 	if rec.Ended() {
 		return nil, pentecost.NotFound(id).With("status", "ended")
 	}
-	return s.liveOf(ctx, rec)
-}
-
-// liveOf returns the live state of a record just read and not ended.
-func (s *Service) liveOf(ctx context.Context, rec *pentecost.Session) (*live, error) {
-	l, err := s.liveFor(ctx, rec)
-	if err == nil && s.cluster != nil {
-		// Other nodes change the record; the read just made is the truth.
+	l := s.liveFor(rec)
+	if l == before {
+		// Other nodes change the record too; the read just made is the
+		// truth unless this node changed it since.
 		l.mu.Lock()
-		l.rec = rec
-		l.gated.Store(rec.Broadcast.IsPaused || rec.Broadcast.IsMuted)
+		if l.gen.Load() == gen {
+			l.setRecordLocked(rec)
+		}
 		l.mu.Unlock()
 	}
-	return l, err
-}
-
-func (s *Service) liveFor(_ context.Context, rec *pentecost.Session) (*live, error) {
-	s.mu.RLock()
-	l := s.live[rec.ID]
-	s.mu.RUnlock()
-	if l != nil {
-		return l, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if l = s.live[rec.ID]; l != nil {
-		return l, nil
-	}
-	l = s.newLive(rec)
-	s.live[rec.ID] = l
 	return l, nil
 }
 
-func (s *Service) lookupLive(id string) *live {
+// liveFor returns this node's live side of the session rec describes,
+// creating it from rec if there is none.
+func (s *Service) liveFor(rec *pentecost.Session) *liveSession {
+	if l := s.find(rec.ID); l != nil {
+		<-l.ready
+		return l
+	}
+	s.mu.Lock()
+	if l := s.sessions[rec.ID]; l != nil {
+		s.mu.Unlock()
+		<-l.ready
+		return l
+	}
+	l := s.newLiveLocked(rec)
+	s.sessions[rec.ID] = l
+	s.mu.Unlock()
+	l.follow()
+	return l
+}
+
+// find returns this node's live side of session id, or nil.
+func (s *Service) find(id string) *liveSession {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.live[id]
+	return s.sessions[id]
 }
 
-func (s *Service) dropLive(l *live) {
-	s.mu.Lock()
-	if s.live[l.id] == l {
-		delete(s.live, l.id)
+// held lists the sessions this node holds a live side of.
+func (s *Service) held() []*liveSession {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*liveSession, 0, len(s.sessions))
+	for _, l := range s.sessions {
+		out = append(out, l)
 	}
-	if s.streams[l.streamID] == l {
-		delete(s.streams, l.streamID)
+	return out
+}
+
+// drop forgets this node's live side of a session and stops following its
+// topics.
+func (s *Service) drop(l *liveSession) {
+	s.mu.Lock()
+	if s.sessions[l.id] == l {
+		delete(s.sessions, l.id)
+	}
+	if s.byStream[l.streamID] == l {
+		delete(s.byStream, l.streamID)
 	}
 	s.mu.Unlock()
-	s.unsubscribe(controlTopic(l.id))
-	s.unsubscribe(audioTopic(l.id))
-}
-
-// audioText builds the base64 audioData message for one chunk and language.
-func audioText(sessionID, format string) func(lang string, kind byte, seq uint32, ingest time.Time, chunk []byte) []byte {
-	return func(lang string, kind byte, seq uint32, ingest time.Time, chunk []byte) []byte {
-		return protocol.Marshal(&protocol.AudioData{
-			Header:         protocol.Header{Type: protocol.TypeAudioData, Timestamp: ingest.UnixMilli()},
-			SessionID:      sessionID,
-			TargetLanguage: lang,
-			SequenceNumber: seq,
-			Kind:           int(kind),
-			AudioData:      base64.StdEncoding.EncodeToString(chunk),
-			Format:         format,
-		})
-	}
+	l.unfollow()
 }
 
 type nopObserver struct{}

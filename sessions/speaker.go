@@ -13,7 +13,7 @@ import (
 // Speaker is a speaker connection's hold on its session. Only the session's
 // owner gets one.
 type Speaker struct {
-	l      *live
+	l      *liveSession
 	conn   Conn
 	active atomic.Bool // false once replaced, refreshed away or ended
 }
@@ -32,10 +32,26 @@ func (s *Service) AttachSpeaker(ctx context.Context, c Conn, id, owner string, r
 	if owner == "" {
 		return nil, nil, pentecost.Errorf(pentecost.ErrUnauthorized, "token has no sub claim")
 	}
-	l, err := s.getLive(ctx, id)
+	l, err := s.open(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
+	// Whichever node numbered the session's audio before, this one
+	// continues above it.
+	floor, ferr := s.bus.NextSeq(ctx, audioTopic(id))
+	if ferr != nil {
+		s.log.Warn("sequence floor unknown: numbering continues from this node's own", "sessionId", id, "err", ferr)
+	}
+	sp, rec, err := l.attachSpeaker(ctx, c, owner, refresh, floor)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.updateAudioSubscription()
+	return sp, rec, nil
+}
+
+func (l *liveSession) attachSpeaker(ctx context.Context, c Conn, owner string, refresh bool, floor uint32) (*Speaker, *pentecost.Session, error) {
+	s, id := l.s, l.id
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ended {
@@ -57,14 +73,15 @@ func (s *Service) AttachSpeaker(ctx context.Context, c Conn, id, owner string, r
 		wasAway = !r.GraceUntil.IsZero()
 		firstOnAir = !r.SpeakerLive
 		r.SpeakerLive = true
-		r.SpeakerNode = s.node()
+		r.SpeakerNode = s.node
 		r.GraceUntil = time.Time{}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, unavailable(err)
 	}
-	l.rec = rec
+	l.setRecordLocked(rec)
+	l.room.RaiseNextSeq(floor)
 	if l.startTimer != nil {
 		l.startTimer.Stop()
 		l.startTimer = nil
@@ -128,6 +145,7 @@ func (s *Service) closeAfterOverlap(old *Speaker) {
 		l.mu.Unlock()
 		if ok {
 			old.conn.Close(1000, "connectionRefreshed")
+			l.updateAudioSubscription()
 		}
 	})
 }
@@ -141,12 +159,8 @@ func (sp *Speaker) Audio(chunk []byte) {
 		return
 	}
 	now := l.s.clock.Now()
-	var seq uint32
-	if c := l.s.cluster; c != nil {
-		seq = l.publishCluster(c, chunk, now)
-	} else {
-		seq, _ = l.room.Publish(*l.sourceLang.Load(), chunk, now)
-	}
+	seq, _ := l.room.Publish(*l.sourceLang.Load(), chunk, now)
+	l.forwardAudio(seq, now, chunk)
 	if l.tapped.Load() {
 		l.markIngest(seq, now) // only the processing-lag estimate reads it
 	}
@@ -177,6 +191,7 @@ func (sp *Speaker) Leave() {
 	if gone {
 		l.speakerGone()
 	}
+	l.updateAudioSubscription()
 	l.maybeRelease()
 }
 

@@ -11,12 +11,7 @@ type Stats struct {
 // Stats counts live sessions, speakers and listeners from the live
 // connections themselves, so the figures cannot drift.
 func (s *Service) Stats() Stats {
-	s.mu.RLock()
-	lives := make([]*live, 0, len(s.live))
-	for _, l := range s.live {
-		lives = append(lives, l)
-	}
-	s.mu.RUnlock()
+	lives := s.held()
 	st := Stats{Sessions: len(lives), ListenersByLang: map[string]int{}}
 	for _, l := range lives {
 		total, byLang := l.room.Distribution()

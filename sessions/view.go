@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,10 @@ type View struct {
 	EndedAt              int64                    `json:"endedAt,omitempty"`
 	EndReason            string                   `json:"endReason,omitempty"`
 	BroadcastState       pentecost.BroadcastState `json:"broadcastState"`
+	// TranslatedLanguages lists the target languages a processor attached
+	// to this node would serve now, so that a listener app can offer them
+	// first; empty once ended.
+	TranslatedLanguages []string `json:"translatedLanguages"`
 }
 
 func (s *Service) view(rec *pentecost.Session) *View {
@@ -43,25 +48,23 @@ func (s *Service) view(rec *pentecost.Session) *View {
 		EndedAt:              pentecost.UnixMilli(rec.EndedAt),
 		EndReason:            rec.EndReason,
 		BroadcastState:       rec.Broadcast,
+		TranslatedLanguages:  []string{},
 	}
 	if rec.Ended() {
 		return v
 	}
-	if s.cluster != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if total, by, err := s.cluster.Counts(ctx, rec.ID); err == nil {
-			v.ListenerCount, v.LanguageDistribution = total, by
-		}
+	v.TranslatedLanguages = s.translatedLanguages(rec.SourceLanguage)
+	l := s.find(rec.ID)
+	v.ListenerCount, v.LanguageDistribution = s.counts(rec.ID, l)
+	if l == nil {
+		// No connection of the session is here: the record knows whether
+		// a speaker is on air on another node.
 		v.SpeakerConnected = rec.SpeakerLive && rec.GraceUntil.IsZero()
 		return v
 	}
-	if l := s.lookupLive(rec.ID); l != nil {
-		v.ListenerCount, v.LanguageDistribution = l.room.Distribution()
-		l.mu.Lock()
-		v.SpeakerConnected = l.primary != nil
-		l.mu.Unlock()
-	}
+	l.mu.Lock()
+	v.SpeakerConnected = l.speakerConnectedLocked()
+	l.mu.Unlock()
 	return v
 }
 
@@ -136,11 +139,10 @@ func (s *Service) Patch(ctx context.Context, id, owner string, p PatchParams) (*
 		src = lang
 	}
 	if p.QualityTier != nil {
-		cp := CreateParams{SourceLanguage: "en", QualityTier: *p.QualityTier}
-		if err := cp.normalize(); err != nil {
+		var err error
+		if tier, err = choice("qualityTier", *p.QualityTier, pentecost.TierStandard, pentecost.TierPremium); err != nil {
 			return nil, err
 		}
-		tier = cp.QualityTier
 	}
 	rec, err := s.get(ctx, id)
 	if err != nil {
@@ -159,10 +161,7 @@ func (s *Service) Patch(ctx context.Context, id, owner string, p PatchParams) (*
 		}
 		return s.view(rec), nil
 	}
-	l, err := s.liveOf(ctx, rec)
-	if err != nil {
-		return nil, err
-	}
+	l := s.liveFor(rec)
 	if src != "" || tier != "" {
 		if err := l.setDetails(ctx, src, tier); err != nil {
 			return nil, err
@@ -189,7 +188,7 @@ func (s *Service) Patch(ctx context.Context, id, owner string, p PatchParams) (*
 
 // setDetails changes the source language or tier; a new source language
 // re-routes audio at once and each listener is told with languageChanged.
-func (l *live) setDetails(ctx context.Context, src, tier string) error {
+func (l *liveSession) setDetails(ctx context.Context, src, tier string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.s.clock.Now()
@@ -206,7 +205,7 @@ func (l *live) setDetails(ctx context.Context, src, tier string) error {
 	if err != nil {
 		return unavailable(err)
 	}
-	l.rec = rec
+	l.setRecordLocked(rec)
 	if src == "" {
 		return nil
 	}
@@ -232,4 +231,31 @@ func (s *Service) Delete(ctx context.Context, id, owner string) error {
 	}
 	_, err = s.end(ctx, id, pentecost.EndDeleted, "")
 	return err
+}
+
+// translatedLanguages lists the languages other than src that some attached
+// processor serves (one that names none serves every language), sorted.
+func (s *Service) translatedLanguages(src string) []string {
+	s.procMu.Lock()
+	procs := slices.Clone(s.procs)
+	s.procMu.Unlock()
+	set := map[string]bool{}
+	for _, p := range procs {
+		if p.langs == nil {
+			for _, l := range pentecost.Languages {
+				set[l.Code] = true
+			}
+			continue
+		}
+		for l := range p.langs {
+			set[l] = true
+		}
+	}
+	delete(set, src)
+	out := make([]string, 0, len(set))
+	for l := range set {
+		out = append(out, l)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -36,18 +36,13 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	cfg := bench.Defaults()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: pentecost bench [flags]
-
+	setUsage(fs, "pentecost bench [flags]", `
 Drives real sessions over real WebSockets on loopback and reports delivered
 frames/s, latency (speaker send to listener receive), loss, drops, join
 latency, and the server's CPU and memory per connection. By default it starts
 the server as a child process on 127.0.0.1; --baseline also measures a bare
 fan-out server on the same workload and reports Pentecost's ratios to it.
-
-flags:`)
-		fs.PrintDefaults()
-	}
+It reads no environment variables.`, nil)
 	fs.IntVar(&cfg.Speakers, "speakers", cfg.Speakers, "S: speakers, one session each")
 	fs.IntVar(&cfg.Listeners, "listeners", cfg.Listeners, "L: listeners per session (find-max: the first step)")
 	fs.IntVar(&cfg.Languages, "languages", cfg.Languages, "K: target languages the listeners are spread over")

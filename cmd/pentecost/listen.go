@@ -26,11 +26,12 @@ func parseListen(args []string, getenv func(string) string, stderr io.Writer) (l
 	var c listenConfig
 	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pentecost listen SESSION_ID --lang es [--out file.wav|-] [flags]\n\nJoins a session and writes its audio (pcm16 16 kHz mono) to a WAV file,\nor to stdout with --out -. It receives Opus and decodes it (--codec pcm16\nreceives PCM instead).\n\nflags:")
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&c.server, "server", "http://127.0.0.1:8080", "server base URL (env PENTECOST_SERVER)")
+	setUsage(fs, "pentecost listen SESSION_ID --lang es [--out file.wav|-] [flags]", `
+Joins a session and writes its audio (pcm16 16 kHz mono) to a WAV file, or to
+stdout with --out -. It receives Opus and decodes it (--codec pcm16 receives
+PCM instead). Listening needs no token. The environment variable below
+is read when the flag is not given (an empty variable counts as unset).`, only("server"))
+	fs.StringVar(&c.server, "server", "http://127.0.0.1:8080", "server base URL")
 	fs.StringVar(&c.lang, "lang", "", "language to hear (required), e.g. es")
 	fs.StringVar(&c.out, "out", "", "output file, or - for stdout (default SESSION_ID-LANG.wav)")
 	fs.BoolVar(&c.raw, "raw", false, "write raw PCM without a WAV header")

@@ -27,9 +27,7 @@ func parseProcessor(args []string, getenv func(string) string, stderr io.Writer)
 	var c processorConfig
 	fs := flag.NewFlagSet("processor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: pentecost processor [--mode tone|exec|passthrough] [--exec CMD] [flags]
-
+	setUsage(fs, "pentecost processor [--mode tone|exec|passthrough] [--exec CMD] [flags]", `
 Runs the reference translation processor: it attaches to the server, and for
 every (session, language) the server assigns it (languages with listeners),
 turns the session's source audio into that language's stream.
@@ -47,10 +45,10 @@ modes:
 example (a pitch-shifted "translation" with sox):
   pentecost processor --exec 'sox -q -t raw -r 16000 -e signed -b 16 -c 1 - -t raw - pitch 400'
 
-flags:
-`)
-		fs.PrintDefaults()
-	}
+Without --token it mints a processor token with the server's built-in issuer
+key, read from --data-dir, for every connection; it never creates a key. The
+environment variables below are read when the flag is not given (an empty
+variable counts as unset).`, only(clientEnv...))
 	c.clientFlags.register(fs, "processor", "reference-processor")
 	fs.StringVar(&c.languages, "languages", "", "comma-separated target languages to serve (e.g. es,fr); empty serves all")
 	fs.StringVar(&c.mode, "mode", "tone", "what to publish: tone, exec or passthrough")

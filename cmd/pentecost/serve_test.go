@@ -34,17 +34,30 @@ func freeAddr(t *testing.T) string {
 func startServe(t *testing.T, dataDir string, extra ...string) (string, *syncBuffer, func() int) {
 	t.Helper()
 	addr := freeAddr(t)
+	base := "http://" + addr
+	out, _, stop := startServeAt(t, addr, dataDir, func() error {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}, extra...)
+	return base, out, stop
+}
+
+// startServeAt runs `pentecost serve --addr addr` in-process until ready
+// answers, and returns its stdout, its stderr (the logs) and the stop
+// function of startServe.
+func startServeAt(t *testing.T, addr, dataDir string, ready func() error, extra ...string) (*syncBuffer, *syncBuffer, func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errs := &syncBuffer{}, &syncBuffer{}
 	code := make(chan int, 1)
 	args := append([]string{"serve", "--addr", addr, "--data-dir", dataDir, "--shutdown-grace", "200ms"}, extra...)
 	go func() { code <- run(ctx, args, nil, out, errs) }()
-	base := "http://" + addr
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
+		if ready() == nil {
 			break
 		}
 		select {
@@ -71,7 +84,7 @@ func startServe(t *testing.T, dataDir string, extra ...string) (string, *syncBuf
 		return exit
 	}
 	t.Cleanup(func() { stop() })
-	return base, out, stop
+	return out, errs, stop
 }
 
 // tone writes a WAV of d seconds of a 440 Hz tone at 44.1 kHz stereo, so the

@@ -42,10 +42,16 @@ func parseSpeak(args []string, getenv func(string) string, stderr io.Writer) (sp
 	var c speakConfig
 	fs := flag.NewFlagSet("speak", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pentecost speak [--file audio.wav | --file - < raw.pcm] [flags]\n\nStreams a WAV file (converted to 16 kHz mono) or raw PCM16 16 kHz mono from stdin\nto a new session, or to --session, in real time, encoded as Opus (--codec pcm16\nsends the PCM as it is).\n\nflags:")
-		fs.PrintDefaults()
-	}
+	setUsage(fs, "pentecost speak [--file audio.wav | --file - < raw.pcm] [flags]", `
+Streams a WAV file (converted to 16 kHz mono) or raw PCM16 16 kHz mono from
+stdin to a new session, or to --session, in real time, encoded as Opus
+(--codec pcm16 sends the PCM as it is), prints the session ID and the
+listener counts, and ends the session when the input ends.
+
+Without --token it mints a speaker token with the server's built-in issuer
+key, read from --data-dir (the server's data directory, holding
+issuer-key.pem); it never creates a key. The environment variables below are
+read when the flag is not given (an empty variable counts as unset).`, only(clientEnv...))
 	c.clientFlags.register(fs, "speaker", "cli-speaker")
 	fs.StringVar(&c.session, "session", "", "attach to this existing session instead of creating one")
 	fs.StringVar(&c.lang, "lang", "en", "source language of a new session")
@@ -119,7 +125,7 @@ func runSpeak(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		Logf: func(f string, a ...any) { fmt.Fprintf(errw, f+"\n", a...) },
 	})
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", cfg.server, err)
+		return fmt.Errorf("connect to %s: %w", cfg.server, cfg.explain(err))
 	}
 	defer sp.Close()
 	enc, err := sessionEncoder(cfg, ev, errw)

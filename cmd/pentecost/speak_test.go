@@ -100,7 +100,7 @@ func TestSpeakRawStdinMintsTokenAndEnds(t *testing.T) {
 	t.Setenv("PENTECOST_TOKEN", "")
 	pcm := bytes.Repeat([]byte{1, 0}, 500) // 1000 bytes: a 640-byte chunk and a 360-byte one
 	var stdout, stderr bytes.Buffer
-	err := runSpeak(ctx, []string{"--server", srv.URL, "--data-dir", t.TempDir(), "--sub", "tester", "--codec", "pcm16"}, bytes.NewReader(pcm), &stdout, &stderr)
+	err := runSpeak(ctx, []string{"--server", srv.URL, "--data-dir", serverDataDir(t), "--sub", "tester", "--codec", "pcm16"}, bytes.NewReader(pcm), &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\nstderr: %s", err, stderr.String())
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,11 +23,6 @@ import (
 // maxBody bounds request bodies; a session request is a few hundred bytes.
 const maxBody = 64 * 1024
 
-// Authenticator verifies bearer tokens.
-type Authenticator interface {
-	Verify(ctx context.Context, token string) (auth.Identity, error)
-}
-
 // CORS decides which browser origins may call the API.
 type CORS interface {
 	Allows(origin string) bool
@@ -35,7 +31,7 @@ type CORS interface {
 // API is the HTTP handler set.
 type API struct {
 	Sessions *sessions.Service
-	Auth     Authenticator
+	Auth     auth.Verifier
 	CORS     CORS
 	Clock    clockwork.Clock
 	Logger   *slog.Logger
@@ -100,9 +96,8 @@ type errorBody struct {
 func (a *API) fail(w http.ResponseWriter, err error) {
 	e := pentecost.AsError(err)
 	if e == nil {
-		corr := correlationID()
-		a.Logger.Error("internal error", "correlationId", corr, "err", err)
-		e = pentecost.Errorf(pentecost.ErrInternal, "internal error (correlation id %s)", corr).With("correlationId", corr)
+		e = pentecost.Internal(err)
+		a.Logger.Error("internal error", "correlationId", e.CorrelationID(), "err", err)
 	} else if e.Err != nil {
 		a.Logger.Warn("request failed", "code", e.Code, "err", e.Err)
 	}
@@ -111,7 +106,7 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 		details = map[string]any{}
 	}
 	if ra, ok := details["retryAfter"].(int); ok {
-		w.Header().Set("Retry-After", itoa(ra))
+		w.Header().Set("Retry-After", strconv.Itoa(ra))
 	}
 	writeJSON(w, e.Status(), errorBody{Error: e.Message, Code: e.Code, Message: e.Message, Details: details, Timestamp: a.now().UnixMilli()})
 }
@@ -167,29 +162,40 @@ func str(m map[string]json.RawMessage, field string) (*string, error) {
 	return &s, nil
 }
 
-func (a *API) create(w http.ResponseWriter, r *http.Request) {
-	owner, err := a.owner(r)
-	if err != nil {
-		a.fail(w, err)
-		return
+// request verifies the caller's token and reads the JSON object body, with
+// the optional string fields named in fields.
+func (a *API) request(r *http.Request, fields map[string]**string) (owner string, err error) {
+	if owner, err = a.owner(r); err != nil {
+		return "", err
 	}
 	m, err := decode(r)
 	if err != nil {
+		return "", err
+	}
+	for field, dst := range fields {
+		if *dst, err = str(m, field); err != nil {
+			return "", err
+		}
+	}
+	return owner, nil
+}
+
+func (a *API) create(w http.ResponseWriter, r *http.Request) {
+	var src, tier, format *string
+	owner, err := a.request(r, map[string]**string{"sourceLanguage": &src, "qualityTier": &tier, "audioFormat": &format})
+	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	var p sessions.CreateParams
-	for field, dst := range map[string]*string{"sourceLanguage": &p.SourceLanguage, "qualityTier": &p.QualityTier, "audioFormat": &p.AudioFormat} {
-		v, err := str(m, field)
-		if err != nil {
-			a.fail(w, err)
-			return
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
 		}
-		if v != nil {
-			*dst = *v
-		}
+		return *p
 	}
-	v, err := a.Sessions.CreateView(r.Context(), owner, p)
+	v, err := a.Sessions.CreateView(r.Context(), owner, sessions.CreateParams{
+		SourceLanguage: deref(src), QualityTier: deref(tier), AudioFormat: deref(format),
+	})
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -208,24 +214,11 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) patch(w http.ResponseWriter, r *http.Request) {
-	owner, err := a.owner(r)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	m, err := decode(r)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
 	var p sessions.PatchParams
-	for field, dst := range map[string]**string{"status": &p.Status, "sourceLanguage": &p.SourceLanguage, "qualityTier": &p.QualityTier} {
-		v, err := str(m, field)
-		if err != nil {
-			a.fail(w, err)
-			return
-		}
-		*dst = v
+	owner, err := a.request(r, map[string]**string{"status": &p.Status, "sourceLanguage": &p.SourceLanguage, "qualityTier": &p.QualityTier})
+	if err != nil {
+		a.fail(w, err)
+		return
 	}
 	v, err := a.Sessions.Patch(r.Context(), r.PathValue("id"), owner, p)
 	if err != nil {

@@ -33,6 +33,7 @@ type Metrics struct {
 	framesDelivered prometheus.Counter
 	audioDelivered  prometheus.Counter
 	writeBatch      prometheus.Histogram
+	slowConsumers   *prometheus.CounterVec
 	connections     *prometheus.GaugeVec
 	processors      prometheus.Gauge
 	processingLag   *prometheus.HistogramVec
@@ -101,6 +102,10 @@ func New(live Live, queues Queues) *Metrics {
 			Help:    "Messages written per socket write; above 1 means coalescing is saving system calls.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
 		}),
+		slowConsumers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "slow_consumers_total",
+			Help: "Connections closed with 4008 because they stayed behind (listener too slow), by role.",
+		}, []string{"role"}),
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: ns, Name: "connections_joined", Help: "Open connections that have joined a session, by role.",
 		}, []string{"role"}),
@@ -116,7 +121,7 @@ func New(live Live, queues Queues) *Metrics {
 	}
 	reg.MustRegister(m.sessionCreate, m.listenerJoin, m.sessionsEnded, m.graceOutcomes, m.audioIn,
 		m.framesDropped, m.refreshes, m.rateLimited, m.connErrors, m.framesDelivered, m.audioDelivered,
-		m.writeBatch, m.connections, m.processors, m.processingLag)
+		m.writeBatch, m.slowConsumers, m.connections, m.processors, m.processingLag)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&liveCollector{live: live, queues: queues, m: m})
 	return m
@@ -170,6 +175,7 @@ func (m *Metrics) pairTotals() (served, unserved int) {
 func (m *Metrics) ConnectionOpened(role string) { m.connections.WithLabelValues(role).Inc() }
 func (m *Metrics) ConnectionClosed(role string) { m.connections.WithLabelValues(role).Dec() }
 func (m *Metrics) ErrorSent(code string)        { m.connErrors.WithLabelValues(code).Inc() }
+func (m *Metrics) SlowConsumer(role string)     { m.slowConsumers.WithLabelValues(role).Inc() }
 func (m *Metrics) FramesWritten(messages, audio int) {
 	m.framesDelivered.Add(float64(messages))
 	m.audioDelivered.Add(float64(audio))

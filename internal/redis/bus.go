@@ -2,126 +2,217 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/pentecost/pentecost/sessions"
 )
 
-// Bus carries session events between nodes over Redis pub/sub, one channel
-// per session. A node subscribes to a session's channel only while it has
-// listeners there, so a chunk crosses Redis once per interested node.
+// Bus is a sessions.Bus on Redis pub/sub: one channel per topic (a
+// session's control events, its audio). A node subscribes to a session's
+// audio only while it has listeners or the speaker of it, so a chunk
+// crosses Redis once per interested node, not once per listener.
 type Bus struct {
 	c   *Client
 	log *slog.Logger
+	ps  *goredis.PubSub
 
-	mu      sync.Mutex
-	ps      *goredis.PubSub
-	subs    map[string]bool
-	handler func(sessionID string, msg []byte)
-	done    chan struct{}
+	mu       sync.Mutex
+	handlers map[string]map[*subscription]struct{} // channel → its subscriptions
+	closed   bool
+
+	// netMu serialises SUBSCRIBE and UNSUBSCRIBE, each of which brings
+	// the connection's channels in line with handlers.
+	netMu sync.Mutex
+	done  chan struct{}
 }
 
-// NewBus returns a bus; handler receives every message of subscribed
-// sessions (including the node's own: callers skip those by origin).
-func NewBus(c *Client, log *slog.Logger, handler func(sessionID string, msg []byte)) *Bus {
+// NewBus returns a bus on c. Close it to stop its receiving goroutine.
+func NewBus(c *Client, log *slog.Logger) *Bus {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Bus{c: c, log: log, subs: map[string]bool{}, handler: handler, done: make(chan struct{})}
+	b := &Bus{c: c, log: log, handlers: map[string]map[*subscription]struct{}{}, done: make(chan struct{})}
 	// PubSub reconnects and resubscribes by itself after a Redis outage.
 	b.ps = c.rdb.Subscribe(context.Background())
 	go b.run()
 	return b
 }
 
-func (b *Bus) channel(sid string) string { return b.c.key("chan", sid) }
+func (b *Bus) channel(topic string) string { return b.c.key("chan", topic) }
+func (b *Bus) seqKey(topic string) string  { return b.c.key("seq", topic) }
 
 func (b *Bus) run() {
 	defer close(b.done)
-	prefix := b.c.key("chan") + ":"
 	for m := range b.ps.Channel(goredis.WithChannelSize(4096)) {
-		sid, ok := strings.CutPrefix(m.Channel, prefix)
-		if !ok {
+		b.mu.Lock()
+		fns := make([]func([]byte), 0, len(b.handlers[m.Channel]))
+		for sub := range b.handlers[m.Channel] {
+			fns = append(fns, sub.fn)
+		}
+		b.mu.Unlock()
+		if len(fns) == 0 {
 			continue
 		}
-		b.handler(sid, []byte(m.Payload))
+		msg := []byte(m.Payload)
+		for _, fn := range fns {
+			fn(msg)
+		}
 	}
 }
 
-// Subscribe starts receiving a session's messages.
-func (b *Bus) Subscribe(ctx context.Context, sid string) error {
+type subscription struct {
+	b       *Bus
+	channel string
+	fn      func([]byte)
+}
+
+// Subscribe implements sessions.Bus. When Redis cannot be reached the
+// subscription stands: it is logged, and the connection subscribes as soon
+// as it is back.
+func (b *Bus) Subscribe(ctx context.Context, topic string, fn func([]byte)) (sessions.Subscription, error) {
+	sub := &subscription{b: b, channel: b.channel(topic), fn: fn}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.subs[sid] {
+	if b.closed {
+		b.mu.Unlock()
+		return nil, errBusClosed
+	}
+	if b.handlers[sub.channel] == nil {
+		b.handlers[sub.channel] = map[*subscription]struct{}{}
+	}
+	b.handlers[sub.channel][sub] = struct{}{}
+	b.mu.Unlock()
+	if err := b.sync(ctx, sub.channel); err != nil {
+		b.log.Warn("redis subscribe not confirmed; it is renewed when Redis answers", "topic", topic, "err", err)
+	}
+	return sub, nil
+}
+
+// Cancel implements sessions.Subscription.
+func (s *subscription) Cancel(ctx context.Context) error {
+	b := s.b
+	b.mu.Lock()
+	if set := b.handlers[s.channel]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(b.handlers, s.channel)
+		}
+	}
+	b.mu.Unlock()
+	return b.sync(ctx, s.channel)
+}
+
+var errBusClosed = errors.New("redis: bus is closed")
+
+// sync subscribes the connection to channel if it has handlers, and
+// unsubscribes it otherwise. go-redis remembers the channels even when the
+// command fails, and renews them on its next connection.
+func (b *Bus) sync(ctx context.Context, channel string) error {
+	b.netMu.Lock()
+	defer b.netMu.Unlock()
+	b.mu.Lock()
+	want, closed := len(b.handlers[channel]) > 0, b.closed
+	b.mu.Unlock()
+	if closed {
 		return nil
 	}
-	if err := b.ps.Subscribe(ctx, b.channel(sid)); err != nil {
-		return fmt.Errorf("redis: subscribe %s: %w", sid, err)
+	var err error
+	if want {
+		err = b.ps.Subscribe(ctx, channel)
+	} else {
+		err = b.ps.Unsubscribe(ctx, channel)
 	}
-	b.subs[sid] = true
-	return nil
-}
-
-// Unsubscribe stops receiving a session's messages.
-func (b *Bus) Unsubscribe(ctx context.Context, sid string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.subs[sid] {
-		return nil
-	}
-	delete(b.subs, sid)
-	if err := b.ps.Unsubscribe(ctx, b.channel(sid)); err != nil {
-		return fmt.Errorf("redis: unsubscribe %s: %w", sid, err)
+	if err != nil {
+		return fmt.Errorf("redis: (un)subscribe %s: %w", channel, err)
 	}
 	return nil
 }
 
-// Publish sends msg to every node subscribed to the session.
-func (b *Bus) Publish(ctx context.Context, sid string, msg []byte) error {
-	if err := b.c.rdb.Publish(ctx, b.channel(sid), msg).Err(); err != nil {
-		return fmt.Errorf("redis: publish %s: %w", sid, err)
-	}
-	return nil
-}
-
-// sequencedScript numbers a message from the session's shared counter (at
-// least floor, so a node that numbered chunks alone during a Redis outage is
-// never answered with a number it already used), writes the number
-// big-endian at byte offset ARGV[3] of the message, and publishes it, in
-// one round trip.
-// KEYS[1] = counter; ARGV = channel, message, offset (0-based), floor, ttlMillis.
-var sequencedScript = goredis.NewScript(`
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local floor = tonumber(ARGV[4])
-if cur < floor then cur = floor end
-cur = cur % 4294967296
-redis.call('SET', KEYS[1], (cur + 1) % 4294967296, 'PX', ARGV[5])
-local m, at = ARGV[2], tonumber(ARGV[3])
-local msg = string.sub(m, 1, at) .. struct.pack('>I4', cur) .. string.sub(m, at + 5)
-redis.call('PUBLISH', ARGV[1], msg)
-return cur
+// raiseScript moves a topic's next sequence number up to ARGV[1], never
+// back (numbers compare as integers except across the 2^32 wrap), and keeps
+// it ARGV[2] ms.
+var raiseScript = goredis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
+local n = tonumber(ARGV[1])
+if cur < 0 or n > cur or cur - n > 2147483648 then
+  redis.call('SET', KEYS[1], n, 'PX', ARGV[2])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
 `)
 
 // seqTTL keeps a session's counter well past any session's life.
 const seqTTL = 72 * time.Hour
 
-// PublishSequenced numbers msg from the session's counter, across nodes,
-// and publishes it; it returns the number used.
-func (b *Bus) PublishSequenced(ctx context.Context, sid string, msg []byte, seqAt int, floor uint32) (uint32, error) {
-	n, err := sequencedScript.Run(ctx, b.c.rdb, []string{b.c.key("seq", sid)},
-		b.channel(sid), msg, seqAt, floor, seqTTL.Milliseconds()).Int64()
+// Send implements sessions.Bus: one pipeline, one round trip, for every
+// message and the highest number of each topic.
+func (b *Bus) Send(ctx context.Context, msgs []sessions.Envelope) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	next := map[string]uint32{}
+	pipe := b.c.rdb.Pipeline()
+	for _, m := range msgs {
+		pipe.Publish(ctx, b.channel(m.Topic), m.Msg)
+		if !m.Numbered {
+			continue
+		}
+		n := m.Seq + 1
+		if cur, ok := next[m.Topic]; !ok || n > cur || cur-n > 1<<31 {
+			next[m.Topic] = n
+		}
+	}
+	for topic, n := range next {
+		raiseScript.EvalSha(ctx, pipe, []string{b.seqKey(topic)}, n, seqTTL.Milliseconds())
+	}
+	_, err := pipe.Exec(ctx)
+	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		// The messages went out but Redis did not know the script yet (or
+		// lost it): raise the counters again, loading it on the way.
+		err = nil
+		for topic, n := range next {
+			if e := raiseScript.Run(ctx, b.c.rdb, []string{b.seqKey(topic)}, n, seqTTL.Milliseconds()).Err(); e != nil {
+				err = e
+			}
+		}
+	}
 	if err != nil {
-		return 0, fmt.Errorf("redis: publish audio %s: %w", sid, err)
+		return fmt.Errorf("redis: send %d messages: %w", len(msgs), err)
+	}
+	return nil
+}
+
+// NextSeq implements sessions.Bus.
+func (b *Bus) NextSeq(ctx context.Context, topic string) (uint32, error) {
+	s, err := b.c.rdb.Get(ctx, b.seqKey(topic)).Result()
+	if errors.Is(err, goredis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redis: sequence of %s: %w", topic, err)
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("redis: sequence of %s: %w", topic, err)
 	}
 	return uint32(n), nil
 }
 
-// Close stops the subscription.
+// Ping implements sessions.Bus.
+func (b *Bus) Ping(ctx context.Context) error { return b.c.Ping(ctx) }
+
+// Close stops the subscription and its goroutine.
 func (b *Bus) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
 	err := b.ps.Close()
 	<-b.done
 	return err

@@ -9,9 +9,11 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/pentecost/pentecost/sessions"
 )
 
-// Presence counts listeners per session across nodes. Each node writes its
+// Presence is a sessions.Presence on Redis: it counts listeners per session across nodes. Each node writes its
 // own hash fields ("node|lang" → count) and keeps a heartbeat key alive; a
 // node that dies stops renewing it, and every count ignores (and removes)
 // its fields once the key expires: no count is left behind by a crash.
@@ -21,10 +23,9 @@ type Presence struct {
 	ttl  time.Duration
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	cancel   context.CancelFunc
-	done     chan struct{}
-	snapshot func() map[string]map[string]int
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // NewPresence returns the presence of node; its heartbeat key lives ttl
@@ -45,17 +46,15 @@ func (p *Presence) Node() string { return p.node }
 func (p *Presence) nodePrefix() string        { return p.c.key("node") + ":" }
 func (p *Presence) hashKey(sid string) string { return p.c.key("presence", sid) }
 
-// Start keeps the heartbeat alive and, on every beat, re-asserts this node's
-// true counts from snapshot (session → language → listeners), which heals
-// any count a Redis outage left wrong. It returns once the first beat is
-// written.
-func (p *Presence) Start(ctx context.Context, snapshot func() map[string]map[string]int) error {
+// Start keeps the node's heartbeat alive, every quarter of its TTL, until
+// Stop. It returns once the first beat is written.
+func (p *Presence) Start(ctx context.Context) error {
 	if err := p.beat(ctx); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.mu.Lock()
-	p.cancel, p.done, p.snapshot = cancel, make(chan struct{}), snapshot
+	p.cancel, p.done = cancel, make(chan struct{})
 	p.mu.Unlock()
 	go p.loop(ctx)
 	return nil
@@ -73,20 +72,13 @@ func (p *Presence) loop(ctx context.Context) {
 		}
 		if err := p.beat(ctx); err != nil {
 			p.log.Warn("presence heartbeat failed", "err", err)
-			continue
-		}
-		if p.snapshot != nil {
-			for sid, byLang := range p.snapshot() {
-				if err := p.Reconcile(ctx, sid, byLang); err != nil {
-					p.log.Warn("presence reconcile failed", "sessionId", sid, "err", err)
-					break
-				}
-			}
 		}
 	}
 }
 
 func (p *Presence) beat(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.ttl/4)
+	defer cancel()
 	return p.c.rdb.Set(ctx, p.nodePrefix()+p.node, time.Now().UnixMilli(), p.ttl).Err()
 }
 
@@ -182,7 +174,7 @@ const hashTTL = 48 * time.Hour
 // already has max listeners across all live nodes (max <= 0: no cap;
 // allowOver: a refresh may exceed it). It returns the total after the join,
 // whether lang had no listener before, and full when refused.
-func (p *Presence) Join(ctx context.Context, sid, lang string, max int, allowOver bool) (total int, newLang, full bool, err error) {
+func (p *Presence) Join(ctx context.Context, sid, lang string, max int, allowOver bool) (sessions.Admission, error) {
 	over := "0"
 	if allowOver {
 		over = "1"
@@ -190,12 +182,12 @@ func (p *Presence) Join(ctx context.Context, sid, lang string, max int, allowOve
 	res, err := joinScript.Run(ctx, p.c.rdb, []string{p.hashKey(sid)},
 		p.nodePrefix(), p.node+"|"+lang, lang, max, over, hashTTL.Milliseconds()).Int64Slice()
 	if err != nil {
-		return 0, false, false, fmt.Errorf("redis: presence join %s: %w", sid, err)
+		return sessions.Admission{}, fmt.Errorf("redis: presence join %s: %w", sid, err)
 	}
 	if res[0] < 0 {
-		return int(res[1]), false, true, nil
+		return sessions.Admission{Total: int(res[1]), Full: true}, nil
 	}
-	return int(res[0]), res[1] == 1, false, nil
+	return sessions.Admission{Total: int(res[0]), NewLang: res[1] == 1}, nil
 }
 
 // Leave counts one listener of lang on this node less.

@@ -6,61 +6,58 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/pentecost/pentecost/internal/bustest"
+	"github.com/pentecost/pentecost/internal/presencetest"
+	"github.com/pentecost/pentecost/sessions"
 )
 
-func TestPresenceCountsAcrossNodesAndForgetsDeadOnes(t *testing.T) {
+func TestPresenceConformance(t *testing.T) {
+	presencetest.Run(t, func(t *testing.T) presencetest.Join {
+		c := testClient(t)
+		return func(t *testing.T) (sessions.Presence, func()) {
+			p := NewPresence(c, sessions.NewNodeID(), time.Minute, nil)
+			if err := p.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			stop := func() { p.Stop(context.Background()) }
+			t.Cleanup(stop)
+			return p, stop
+		}
+	})
+}
+
+// A node that crashes stops renewing its heartbeat: its listeners leave
+// every count when the key expires, without anyone calling Stop.
+func TestPresenceForgetsANodeWhoseHeartbeatExpired(t *testing.T) {
 	c := testClient(t)
 	ctx := context.Background()
 	a := NewPresence(c, "aaaaaaaaaaaaaaaa", time.Minute, nil)
 	b := NewPresence(c, "bbbbbbbbbbbbbbbb", 300*time.Millisecond, nil)
-	if err := a.Start(ctx, nil); err != nil {
+	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer a.Stop(ctx)
 	if err := b.beat(ctx); err != nil { // b beats once and then "crashes"
 		t.Fatal(err)
 	}
-	for _, j := range []struct {
-		p    *Presence
-		lang string
-		new  bool
-	}{{a, "es", true}, {a, "es", false}, {b, "fr", true}, {b, "es", false}} {
-		_, newLang, full, err := j.p.Join(ctx, "s", j.lang, 4, false)
-		if err != nil || full || newLang != j.new {
-			t.Fatalf("join %s: new %v full %v err %v", j.lang, newLang, full, err)
-		}
-	}
-	if total, _, full, _ := a.Join(ctx, "s", "de", 4, false); !full || total != 4 {
-		t.Fatalf("the cap of 4 across nodes: total %d full %v", total, full)
-	}
-	if _, _, full, _ := a.Join(ctx, "s", "de", 4, true); full {
-		t.Fatal("a refresh may exceed the cap")
-	}
-	if err := a.Leave(ctx, "s", "de"); err != nil {
+	if _, err := b.Join(ctx, "s", "es", 0, false); err != nil {
 		t.Fatal(err)
 	}
-	total, by, err := a.Counts(ctx, "s")
-	if err != nil || total != 4 || by["es"] != 3 || by["fr"] != 1 {
-		t.Fatalf("counts %d %v %v", total, by, err)
+	if total, _, _ := a.Counts(ctx, "s"); total != 1 {
+		t.Fatalf("before the heartbeat expired: %d", total)
 	}
-	// b's heartbeat expires: its listeners leave every count.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		total, by, _ = a.Counts(ctx, "s")
-		if total == 2 && by["es"] == 2 && by["fr"] == 0 {
+		total, _, _ := a.Counts(ctx, "s")
+		alive, _ := a.Alive(ctx, b.Node())
+		if total == 0 && !alive {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dead node still counted: %d %v", total, by)
+			t.Fatalf("dead node still counted: %d, alive %v", total, alive)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-	// Reconcile replaces a's counts with the truth.
-	if err := a.Reconcile(ctx, "s", map[string]int{"pt": 1}); err != nil {
-		t.Fatal(err)
-	}
-	if total, by, _ = a.Counts(ctx, "s"); total != 1 || by["pt"] != 1 {
-		t.Fatalf("after reconcile: %d %v", total, by)
 	}
 }
 
@@ -100,35 +97,13 @@ func TestLimiterFailsOpen(t *testing.T) {
 	}
 }
 
-func TestBusSequencesAcrossPublishers(t *testing.T) {
-	c := testClient(t)
-	got := make(chan []byte, 10)
-	sub := NewBus(c, nil, func(topic string, msg []byte) {
-		if topic == "s:audio" {
-			got <- msg
+func TestBusConformance(t *testing.T) {
+	bustest.Run(t, func(t *testing.T) func(t *testing.T) sessions.Bus {
+		c := testClient(t)
+		return func(t *testing.T) sessions.Bus {
+			b := NewBus(c, nil)
+			t.Cleanup(func() { _ = b.Close() })
+			return b
 		}
 	})
-	defer sub.Close()
-	if err := sub.Subscribe(context.Background(), "s:audio"); err != nil {
-		t.Fatal(err)
-	}
-	pubA := NewBus(c, nil, func(string, []byte) {})
-	defer pubA.Close()
-	msg := []byte("XXXXXXXXXXXXX\x00\x00\x00\x00tail")
-	for i, floor := range []uint32{0, 0, 10, 0} {
-		seq, err := pubA.PublishSequenced(context.Background(), "s:audio", msg, 13, floor)
-		want := []uint32{0, 1, 10, 11}[i]
-		if err != nil || seq != want {
-			t.Fatalf("publish %d: seq %d err %v, want %d", i, seq, err, want)
-		}
-		select {
-		case m := <-got:
-			if string(m[:13]) != "XXXXXXXXXXXXX" || string(m[17:]) != "tail" ||
-				uint32(m[13])<<24|uint32(m[14])<<16|uint32(m[15])<<8|uint32(m[16]) != want {
-				t.Fatalf("message % x", m)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("message not delivered")
-		}
-	}
 }

@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,34 +10,12 @@ import (
 	"github.com/pentecost/pentecost/hub"
 )
 
-// BenchmarkFrameAudio frames one stamped audio chunk (16-byte header + 640
-// bytes) for the wire: done once per chunk and shared by every listener.
-func BenchmarkFrameAudio(b *testing.B) {
-	payload := make([]byte, 16+640)
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		m := hub.NewAudio(true, payload)
-		_ = m.Wire(frame)
-	}
-}
-
-// BenchmarkAppendFrameControl frames a small control message into a reused
-// buffer.
-func BenchmarkAppendFrameControl(b *testing.B) {
-	payload := []byte(`{"type":"heartbeatAck","timestamp":1700000000000}`)
-	dst := make([]byte, 0, 128)
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		dst = appendFrame(dst[:0], 0x1, payload)
-	}
-}
-
 // BenchmarkSocketWrite is the lever of the fan-out (docs/architecture.md,
 // "Why gobwas/ws"): the cost per delivered frame of one write(2) per frame against
 // one writev(2) per batch of queued frames, on a real loopback TCP socket.
 // ns/frame is what to compare.
 func BenchmarkSocketWrite(b *testing.B) {
-	f := frame(hub.NewAudio(true, make([]byte, 16+640)))
+	f := hub.NewAudio(true, make([]byte, 16+640)).Wire()
 	for _, batch := range []int{1, 4, 16} {
 		for _, mode := range []string{"write-per-frame", "writev"} {
 			if batch == 1 && mode == "writev" {
@@ -79,26 +56,24 @@ func BenchmarkSocketWrite(b *testing.B) {
 	}
 }
 
-// BenchmarkWriter runs a connection's real writer goroutine against a
-// loopback socket: frames are queued batch at a time and the benchmark waits
+// BenchmarkWriter runs a connection's real writer (its hub.Queue writing
+// through the conn's hub.Link) against a loopback socket: frames are queued batch at a time and the benchmark waits
 // until the peer has read them, so batch=1 is a listener that keeps up (one
 // frame per wake-up and write) and batch=16 one whose queue backed up. The
 // figures to watch are ns/frame and allocs/op per frame: the writer must not
 // allocate per write.
 func BenchmarkWriter(b *testing.B) {
 	f := hub.NewAudio(true, make([]byte, 16+640))
-	wire := int64(len(f.Wire(frame)))
+	wire := int64(len(f.Wire()))
 	for _, batch := range []int{1, 16} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			w, r := tcpPair(b)
 			defer w.Close()
 			defer r.Close()
 			s := New(DefaultConfig(), Options{})
-			c := &conn{srv: s, nc: w, q: hub.NewQueue(hub.QueueOptions{MaxAudio: 1 << 16})}
-			c.ctx, c.stop = context.WithCancel(context.Background())
-			wdone := make(chan struct{})
-			go func() { defer close(wdone); c.writer() }()
-			defer func() { c.stop(); <-wdone }()
+			c := &conn{srv: s, nc: w, plainTCP: true, q: hub.NewQueue(hub.QueueOptions{MaxAudio: 1 << 16})}
+			c.q.Attach(c)
+			defer c.q.Stop()
 			var got atomic.Int64
 			progress := make(chan struct{}, 1)
 			go func() {

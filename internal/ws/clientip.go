@@ -50,8 +50,7 @@ func (c *ClientIP) trusted(a netip.Addr) bool {
 	return false
 }
 
-// Of returns the client address of r.
-func (c *ClientIP) Of(r *http.Request) netip.Addr {
+func peerOf(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -60,7 +59,32 @@ func (c *ClientIP) Of(r *http.Request) netip.Addr {
 	if err != nil {
 		return netip.Addr{}
 	}
-	peer = peer.Unmap()
+	return peer.Unmap()
+}
+
+// Scheme is the scheme the client reached the server with: https over TLS,
+// or when a trusted proxy that terminated TLS says so in X-Forwarded-Proto
+// (its first entry: the one the client used); http otherwise.
+func (c *ClientIP) Scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if peer := peerOf(r); !peer.IsValid() || !c.trusted(peer) {
+		return "http"
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	if strings.EqualFold(strings.TrimSpace(proto), "https") {
+		return "https"
+	}
+	return "http"
+}
+
+// Of returns the client address of r.
+func (c *ClientIP) Of(r *http.Request) netip.Addr {
+	peer := peerOf(r)
+	if !peer.IsValid() {
+		return netip.Addr{}
+	}
 	if len(c.Trusted) == 0 || !c.trusted(peer) {
 		return peer
 	}

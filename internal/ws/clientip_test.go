@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"crypto/tls"
 	"net/http"
 	"net/netip"
 	"testing"
@@ -61,17 +62,55 @@ func TestOriginPolicy(t *testing.T) {
 		return r
 	}
 	same := ParseOrigins("")
-	if !same.Check(req("live.example.org", "")) {
+	if !same.Check(req("live.example.org", ""), "https") {
 		t.Fatal("non-browser clients send no Origin and are allowed")
 	}
-	if !same.Check(req("live.example.org", "https://live.example.org")) || same.Check(req("live.example.org", "https://evil.example")) {
+	if !same.Check(req("live.example.org", "https://live.example.org"), "https") || same.Check(req("live.example.org", "https://evil.example"), "https") {
 		t.Fatal("same origin only by default")
 	}
+	// The scheme is part of the origin, both ways.
+	if same.Check(req("192.168.1.20:8080", "https://192.168.1.20:8080"), "http") ||
+		same.Check(req("live.example.org", "http://live.example.org"), "https") {
+		t.Fatal("a page of another scheme on the same host passed as the same origin")
+	}
 	list := ParseOrigins("https://church.example/, https://app.example")
-	if !list.Check(req("api.example", "https://CHURCH.example")) || list.Check(req("api.example", "https://other.example")) {
+	if !list.Check(req("api.example", "https://CHURCH.example"), "http") || list.Check(req("api.example", "https://other.example"), "http") {
 		t.Fatal("allow-list")
 	}
-	if !ParseOrigins("*").Check(req("a", "https://anything.example")) {
+	if !ParseOrigins("*").Check(req("a", "https://anything.example"), "http") {
 		t.Fatal("* allows any origin")
+	}
+}
+
+// The scheme is https over TLS, or when a trusted proxy says so; a header
+// from anyone else is not believed.
+func TestScheme(t *testing.T) {
+	cip, err := ParseTrustedProxies("10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		peer, proto string
+		tls         bool
+		want        string
+	}{
+		{"192.0.2.7:4000", "", false, "http"},
+		{"192.0.2.7:4000", "", true, "https"},
+		{"192.0.2.7:4000", "https", false, "http"}, // not a trusted proxy
+		{"10.0.0.1:4000", "https", false, "https"},
+		{"10.0.0.1:4000", "HTTPS, http", false, "https"},
+		{"10.0.0.1:4000", "http", false, "http"},
+		{"10.0.0.1:4000", "", false, "http"},
+	} {
+		r := &http.Request{RemoteAddr: c.peer, Header: http.Header{}}
+		if c.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", c.proto)
+		}
+		if c.tls {
+			r.TLS = &tls.ConnectionState{}
+		}
+		if got := cip.Scheme(r); got != c.want {
+			t.Errorf("peer %s, X-Forwarded-Proto %q, TLS %v: %s, want %s", c.peer, c.proto, c.tls, got, c.want)
+		}
 	}
 }

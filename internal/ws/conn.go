@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/jonboulle/clockwork"
 	"golang.org/x/time/rate"
 
@@ -25,8 +23,9 @@ import (
 	"github.com/pentecost/pentecost/sessions"
 )
 
-// conn is one WebSocket connection. Two goroutines serve it: the reader (the
-// HTTP handler's goroutine, running run) and the writer.
+// conn is one WebSocket connection. Two goroutines serve it: the reader
+// (running run) and, while there is something to send, its queue's writer,
+// which writes through the conn (hub.Link).
 type conn struct {
 	srv   *Server
 	id    string
@@ -59,17 +58,12 @@ type conn struct {
 	lastRateErr time.Time
 	b64         bool // the listener receives base64 JSON audio
 
-	// Writer state, under mu.
-	pong        []byte
-	ping        bool
-	closeCode   int
-	closeReason string
-	closing     bool
-	slow        bool
+	closedOnce sync.Once
 
-	writerDone  chan struct{} // closed once the close frame is written
-	closedFrame sync.Once
-	closedOnce  sync.Once
+	// The hub.Link side, used only by the queue's writer.
+	plainTCP bool
+	deadline time.Time   // the write deadline last set on the socket
+	wb       net.Buffers // WriteTo consumes the slice it is given: this one, not the queue's
 }
 
 func newConn(s *Server, nc net.Conn, br *bufio.Reader, r *http.Request) *conn {
@@ -77,23 +71,26 @@ func newConn(s *Server, nc net.Conn, br *bufio.Reader, r *http.Request) *conn {
 	now := clock.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
-		srv:        s,
-		id:         newConnID(),
-		nc:         nc,
-		br:         br,
-		clock:      clock,
-		ip:         s.o.ClientIP.Of(r),
-		ctx:        ctx,
-		stop:       cancel,
-		born:       now,
-		writerDone: make(chan struct{}),
+		srv:   s,
+		id:    newConnID(),
+		nc:    nc,
+		br:    br,
+		clock: clock,
+		ip:    s.o.ClientIP.Of(r),
+		ctx:   ctx,
+		stop:  cancel,
+		born:  now,
 	}
+	_, c.plainTCP = nc.(*net.TCPConn)
 	sum := sha256.Sum256([]byte(c.id))
 	c.hash = hex.EncodeToString(sum[:6])
 	qo := s.cfg.Queue
+	qo.WriteTimeout = s.cfg.WriteTimeout
+	qo.Coalesce = s.cfg.WriteCoalesce
 	qo.OnSlow = c.onSlow
-	qo.StartWriter = func() { go c.writer() }
+	qo.OnWrite = s.o.Observer.FramesWritten
 	c.q = hub.NewQueue(qo)
+	c.q.Attach(c)
 	c.lastActive.Store(now.UnixNano())
 	cfg := s.cfg
 	c.hbLimit = newLimiter(cfg.HeartbeatsPerMinute/60, cfg.HeartbeatBurst)
@@ -155,24 +152,64 @@ func (c *conn) Queue() *hub.Queue { return c.q }
 // close frame.
 func (c *conn) Close(code int, reason string) { c.closeServer(code, reason) }
 
-func (c *conn) closeServer(code int, reason string) {
+func (c *conn) closeServer(code int, reason string) { c.q.Close(code, reason) }
+
+// onSlow runs when the queue gives up on a connection that stays behind
+// (docs/protocol.md, "Slow listeners"): its audio is already dropped; the
+// close frame follows what control messages wait.
+func (c *conn) onSlow(waited time.Duration) {
 	c.mu.Lock()
-	if !c.closing {
-		c.closing = true
-		c.closeCode, c.closeReason = code, reason
-	}
+	role := c.role
 	c.mu.Unlock()
-	c.q.Wake()
+	c.srv.o.Observer.SlowConsumer(role)
+	c.logger().Info("listener too slow", "waitedMs", waited.Milliseconds(), "dropped", c.q.Dropped())
+	c.closeServer(4008, "slowConsumer")
 }
 
-func (c *conn) onSlow() {
-	c.mu.Lock()
-	c.slow = true
-	c.mu.Unlock()
-	c.logger().Info("listener too slow, disconnecting")
-	c.closeServer(4008, "slowConsumer")
-	// A writer stuck in a write gets little time left to finish it.
-	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+// WriteFrames implements hub.Link: one writev(2) on plain TCP, one buffered
+// flush on TLS. The deadline is set only when it moved.
+func (c *conn) WriteFrames(frames [][]byte, deadline time.Time) error {
+	if !deadline.Equal(c.deadline) {
+		c.deadline = deadline
+		if err := c.nc.SetWriteDeadline(deadline); err != nil {
+			return err
+		}
+	}
+	if c.plainTCP {
+		if len(frames) == 1 {
+			_, err := c.nc.Write(frames[0])
+			return err
+		}
+		c.wb = frames
+		_, err := c.wb.WriteTo(c.nc)
+		return err
+	}
+	bw := tlsWriters.Get().(*bufio.Writer)
+	defer tlsWriters.Put(bw)
+	bw.Reset(c.nc)
+	defer bw.Reset(nil)
+	for _, b := range frames {
+		if _, err := bw.Write(b); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// tlsWriters batch a TLS connection's frames into few records. They are
+// shared, not kept per connection: an idle listener holds no buffer.
+var tlsWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16*1024) }}
+
+// WriterDone implements hub.Link.
+func (c *conn) WriterDone(err error) {
+	if err != nil {
+		// The reader notices the closed socket and tears down.
+		_ = c.nc.Close()
+		return
+	}
+	// The close frame is out: wait briefly for the client's reply, then the
+	// reader gives up and tears down.
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.CloseWait))
 }
 
 // send queues one control message.
@@ -184,9 +221,8 @@ func (c *conn) send(m protocol.Message) {
 func (c *conn) sendError(err error, sessionID string) {
 	e := pentecost.AsError(err)
 	if e == nil {
-		corr := newConnID()[:12]
-		c.logger().Error("internal error", "correlationId", corr, "err", err)
-		e = pentecost.Errorf(pentecost.ErrInternal, "internal error (correlation id %s)", corr).With("correlationId", corr)
+		e = pentecost.Internal(err)
+		c.logger().Error("internal error", "correlationId", e.CorrelationID(), "err", err)
 	} else if e.Err != nil {
 		c.logger().Warn("request failed", "code", e.Code, "err", e.Err)
 	}
@@ -243,7 +279,10 @@ func (c *conn) run(r *http.Request) {
 	defer c.teardown()
 
 	switch {
-	case !c.srv.o.Origins.Check(r):
+	case !c.srv.o.Origins.Check(r, c.srv.o.ClientIP.Scheme(r)):
+		// Debug: refusals cost an attacker nothing, so they must not fill
+		// the log; an operator chasing one turns the level down.
+		c.logger().Debug("origin refused", "origin", pentecost.Truncate(r.Header.Get("Origin"), 128), "scheme", c.srv.o.ClientIP.Scheme(r))
 		c.refuse(pentecost.Errorf(pentecost.ErrForbidden, "origin is not allowed"))
 	case !c.srv.acquireIP(c.ip):
 		c.srv.o.Observer.RateLimited("connections_per_ip")
@@ -281,10 +320,10 @@ func (c *conn) teardown() {
 		}
 		c.closeServer(1000, "")
 		select {
-		case <-c.writerDone:
+		case <-c.q.Done():
 		case <-time.After(c.srv.cfg.CloseWait + c.srv.cfg.WriteTimeout):
 		}
-		c.q.Close()
+		c.q.Stop()
 		c.stop()
 		_ = c.nc.Close()
 		if role != "" {
@@ -292,163 +331,3 @@ func (c *conn) teardown() {
 		}
 	})
 }
-
-// hardLimit bounds any single message: above it the connection is closed
-// (1009) rather than read to the end. Below it, an oversized message is read,
-// discarded and answered with an error, and the connection lives on.
-func (c *conn) hardLimit() int64 {
-	n := c.srv.cfg.JSONMaxBytes
-	if a := c.srv.cfg.AudioMaxChunk * 4 / 3; a > n {
-		n = a
-	}
-	return int64(n)*4 + 64*1024
-}
-
-// readLoop reads frames until the connection ends.
-func (c *conn) readLoop() {
-	var (
-		msg     []byte
-		msgOp   ws.OpCode
-		inMsg   bool
-		tooBig  bool
-		control [125]byte
-	)
-	hard := c.hardLimit()
-	for {
-		h, err := ws.ReadHeader(c.br)
-		if err != nil {
-			return
-		}
-		c.touch()
-		if !h.Masked {
-			c.closeServer(1002, "client frames must be masked")
-			return
-		}
-		if h.OpCode.IsControl() {
-			if h.Length > 125 || !h.Fin {
-				c.closeServer(1002, "bad control frame")
-				return
-			}
-			p := control[:h.Length]
-			if _, err := io.ReadFull(c.br, p); err != nil {
-				return
-			}
-			ws.Cipher(p, h.Mask, 0)
-			if done := c.handleControl(h.OpCode, p); done {
-				return
-			}
-			continue
-		}
-		switch h.OpCode {
-		case ws.OpText, ws.OpBinary:
-			if inMsg {
-				c.closeServer(1002, "new message inside a fragmented one")
-				return
-			}
-			inMsg, msgOp, msg, tooBig = true, h.OpCode, msg[:0], false
-		case ws.OpContinuation:
-			if !inMsg {
-				c.closeServer(1002, "continuation without a message")
-				return
-			}
-		default:
-			c.closeServer(1002, "unknown opcode")
-			return
-		}
-		if int64(len(msg))+h.Length > hard {
-			c.closeServer(1009, "message too big")
-			return
-		}
-		if tooBig || int64(len(msg))+h.Length > int64(c.limitFor(msgOp)) {
-			tooBig = true
-			if _, err := io.CopyN(io.Discard, c.br, h.Length); err != nil {
-				return
-			}
-			msg = msg[:0]
-		} else {
-			start := len(msg)
-			msg = grow(msg, int(h.Length))
-			if _, err := io.ReadFull(c.br, msg[start:]); err != nil {
-				return
-			}
-			ws.Cipher(msg[start:], h.Mask, 0)
-		}
-		if !h.Fin {
-			continue
-		}
-		inMsg = false
-		if tooBig {
-			c.tooBig(msgOp)
-			continue
-		}
-		if msgOp == ws.OpText {
-			c.handleText(msg)
-		} else {
-			c.handleBinary(msg)
-		}
-		if cap(msg) > 256*1024 {
-			msg = nil // don't keep a large buffer for a connection's life
-		}
-	}
-}
-
-func grow(b []byte, n int) []byte {
-	if cap(b)-len(b) >= n {
-		return b[:len(b)+n]
-	}
-	nb := make([]byte, len(b)+n, 2*(len(b)+n))
-	copy(nb, b)
-	return nb
-}
-
-// limitFor is the largest message of op the connection accepts.
-func (c *conn) limitFor(op ws.OpCode) int {
-	if op == ws.OpBinary {
-		if c.isProcessor() {
-			return c.srv.cfg.AudioMaxChunk + protocol.ProcessorHeaderSize
-		}
-		return c.srv.cfg.AudioMaxChunk
-	}
-	return c.srv.cfg.JSONMaxBytes
-}
-
-func (c *conn) tooBig(op ws.OpCode) {
-	if op == ws.OpBinary {
-		c.sendError(pentecost.Errorf(pentecost.ErrAudioTooLarge, "audio chunk is over %d bytes", c.srv.cfg.AudioMaxChunk).
-			With("maxBytes", c.srv.cfg.AudioMaxChunk), c.sessionID())
-		return
-	}
-	c.sendError(pentecost.Errorf(pentecost.ErrInvalidMessage, "message is over %d bytes", c.srv.cfg.JSONMaxBytes).
-		With("maxBytes", c.srv.cfg.JSONMaxBytes), c.sessionID())
-}
-
-// handleControl answers pings and closes; it reports whether the read loop
-// should end.
-func (c *conn) handleControl(op ws.OpCode, p []byte) bool {
-	switch op {
-	case ws.OpPing:
-		c.mu.Lock()
-		c.pong = append(c.pong[:0], p...)
-		c.mu.Unlock()
-		c.q.Wake()
-	case ws.OpClose:
-		code := 1000
-		if len(p) >= 2 {
-			code = int(p[0])<<8 | int(p[1])
-		}
-		if code == 1005 || code == 1006 || code == 1015 || code < 1000 {
-			code = 1000
-		}
-		c.closeServer(code, "")
-		return true
-	}
-	return false
-}
-
-func (c *conn) isProcessor() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.processor != nil
-}
-
-func (c *conn) touch() { c.lastActive.Store(c.clock.Now().UnixNano()) }

@@ -1,11 +1,15 @@
 package ws
 
 import (
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/gobwas/ws"
 
 	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/auth"
@@ -24,10 +28,27 @@ func (c *conn) connect(r *http.Request) error {
 	}
 	q := r.URL.Query()
 	token := q.Get("token")
-	if token == "" {
-		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-			token = strings.TrimSpace(h[7:])
+	switch auth := q.Get("auth"); auth {
+	case "":
+		if token == "" {
+			if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+				token = strings.TrimSpace(h[7:])
+			}
 		}
+	case authMessage:
+		if token != "" {
+			return pentecost.Invalid("auth", "auth=message and token= cannot be used together")
+		}
+		t, err := c.readAuthMessage()
+		if errors.Is(err, errPeerClosed) {
+			return nil // the close handshake runs its course in the read loop
+		}
+		if err != nil {
+			return err
+		}
+		token = t
+	default:
+		return pentecost.Invalid("auth", "must be message")
 	}
 	action := q.Get("action")
 	sessionID := q.Get("sessionId")
@@ -81,23 +102,94 @@ func (c *conn) connect(r *http.Request) error {
 			return c.joinListener(q, false, action == protocol.ActJoinSession)
 		}
 	default:
-		return pentecost.Errorf(pentecost.ErrInvalidAction, "unknown action %q", truncate(action, 64)).With("field", "action")
+		return pentecost.Errorf(pentecost.ErrInvalidAction, "unknown action %q", pentecost.Truncate(action, 64)).With("field", "action")
 	}
 }
 
-// truncate cuts s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	// Step back over at most a character's continuation bytes; a longer
-	// run of them is not UTF-8 anyway and is cut where it stands.
-	for i := n; i > 0 && i > n-utf8.UTFMax; i-- {
-		if utf8.RuneStart(s[i]) {
-			return s[:i]
+// authMessage is the auth= value of a connection whose token comes in its
+// first message, {"action":"authenticate","token":"JWT"}, rather than in the
+// URL: browsers cannot set an Authorization header on a WebSocket, and query
+// strings end up in proxy logs and browser consoles (docs/protocol.md, 4.3).
+const authMessage = "message"
+
+// authTimeout bounds the wait for that message, and authMaxBytes its size.
+const (
+	authTimeout  = 10 * time.Second
+	authMaxBytes = 16 * 1024
+)
+
+var errPeerClosed = errors.New("peer closed before authenticating")
+
+// readAuthMessage reads the connection's first message, before the read
+// loop starts, and returns its token. Pings are answered meanwhile. Anything
+// else, or nothing within authTimeout (by the injected clock), is
+// UNAUTHORIZED: the caller refuses the connection with 4401.
+func (c *conn) readAuthMessage() (string, error) {
+	var (
+		mu      sync.Mutex
+		done    bool
+		expired bool
+	)
+	timer := c.clock.AfterFunc(authTimeout, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			expired = true
+			_ = c.nc.SetReadDeadline(time.Unix(1, 0)) // wakes the blocked read
+		}
+	})
+	defer func() {
+		timer.Stop()
+		mu.Lock()
+		done = true
+		if expired {
+			_ = c.nc.SetReadDeadline(time.Time{}) // the read loop waits for the close reply
+		}
+		mu.Unlock()
+	}()
+	bad := pentecost.Errorf(pentecost.ErrUnauthorized, `the first message must be {"action":"authenticate","token":"..."} (auth=message)`)
+	// The same frame reader as the read loop, so every frame rule (masking,
+	// reserved bits, fragments, sizes) holds before authentication too.
+	r := newFrameReader(c.br, 4*authMaxBytes, func(ws.OpCode) int { return authMaxBytes })
+	r.onFrame = c.touch
+	for {
+		ev := r.next()
+		switch ev.kind {
+		case evPing:
+			c.q.Pong(ev.data)
+		case evPong:
+		case evClose, evFail:
+			c.closeServer(ev.code, ev.reason)
+			return "", errPeerClosed
+		case evGone:
+			mu.Lock()
+			exp := expired
+			mu.Unlock()
+			if exp {
+				return "", pentecost.Errorf(pentecost.ErrUnauthorized, "no authenticate message within %s (auth=message)", authTimeout)
+			}
+			return "", errPeerClosed
+		case evTooBig:
+			return "", bad
+		case evMessage:
+			if ev.op != ws.OpText {
+				return "", bad
+			}
+			var m struct {
+				Action string `json:"action"`
+				Token  string `json:"token"`
+			}
+			err := json.Unmarshal(ev.data, &m)
+			r.release()
+			if err != nil || m.Action != protocol.ActAuthenticate {
+				return "", bad
+			}
+			if strings.TrimSpace(m.Token) == "" {
+				return "", pentecost.Errorf(pentecost.ErrUnauthorized, "the authenticate message has no token")
+			}
+			return strings.TrimSpace(m.Token), nil
 		}
 	}
-	return s[:n]
 }
 
 func (c *conn) verify(token string) (auth.Identity, error) {

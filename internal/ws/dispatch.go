@@ -12,11 +12,7 @@ import (
 // maxEndMessage bounds the speaker's parting text relayed to every listener.
 const maxEndMessage = 500
 
-func (c *conn) isClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
-}
+func (c *conn) isClosing() bool { return c.q.Closing() }
 
 // handleText handles one client JSON message. An error in reply to a
 // message never closes the connection.
@@ -98,7 +94,7 @@ func (c *conn) handleText(b []byte) {
 			c.sendError(unauthorizedAction(action, c.roleName()), sid)
 			return
 		}
-		if err := sp.End(c.ctx, truncate(m.Reason, maxEndMessage)); err != nil {
+		if err := sp.End(c.ctx, pentecost.Truncate(m.Reason, maxEndMessage)); err != nil {
 			c.sendError(err, sid)
 		}
 	case protocol.ActChangeLanguage:
@@ -154,7 +150,7 @@ func (c *conn) handleText(b []byte) {
 	case protocol.ActAttachProcessor:
 		c.sendError(unauthorizedAction(action, c.roleName()), sid)
 	default:
-		c.sendError(pentecost.Errorf(pentecost.ErrInvalidAction, "unknown action %q", truncate(m.Action, 64)).With("action", truncate(m.Action, 64)), sid)
+		c.sendError(pentecost.Errorf(pentecost.ErrInvalidAction, "unknown action %q", pentecost.Truncate(m.Action, 64)).With("action", pentecost.Truncate(m.Action, 64)), sid)
 	}
 }
 
@@ -228,7 +224,7 @@ func (c *conn) jsonAudio(m *protocol.ClientMessage) {
 	}
 	if m.SessionID != "" && m.SessionID != sp.SessionID() {
 		c.sendError(pentecost.Errorf(pentecost.ErrForbidden, "this connection may only send audio to its own session").
-			With("sessionId", truncate(m.SessionID, 64)), sid)
+			With("sessionId", pentecost.Truncate(m.SessionID, 64)), sid)
 		return
 	}
 	data, present := m.Audio()
@@ -247,41 +243,4 @@ func (c *conn) jsonAudio(m *protocol.ClientMessage) {
 		return
 	}
 	c.audio(sp, chunk)
-}
-
-// handleBinary handles a binary frame: audio from the speaker.
-func (c *conn) handleBinary(b []byte) {
-	if c.isClosing() {
-		return
-	}
-	c.mu.Lock()
-	sp, pr := c.speaker, c.processor
-	c.mu.Unlock()
-	if pr != nil {
-		c.processorFrame(pr, b)
-		return
-	}
-	if sp == nil {
-		c.sendError(unauthorizedAction("binary audio", c.roleName()), c.sessionID())
-		return
-	}
-	c.audio(sp, b)
-}
-
-func (c *conn) audio(sp *sessions.Speaker, chunk []byte) {
-	sid := sp.SessionID()
-	if len(chunk) == 0 {
-		c.sendError(pentecost.Invalid("audioData", "an audio chunk must have at least 1 byte"), sid)
-		return
-	}
-	if max := c.srv.cfg.AudioMaxChunk; len(chunk) > max {
-		c.sendError(pentecost.Errorf(pentecost.ErrAudioTooLarge, "audio chunk is over %d bytes", max).With("maxBytes", max), sid)
-		return
-	}
-	now := c.clock.Now()
-	if !c.audioLimit.AllowN(now, 1) {
-		c.rateLimited("audio", retryOf(c.audioLimit, now))
-		return
-	}
-	sp.Audio(chunk)
 }

@@ -27,8 +27,11 @@ func ParseOrigins(list string) *OriginPolicy {
 	return p
 }
 
-// Check reports whether r's Origin is acceptable.
-func (p *OriginPolicy) Check(r *http.Request) bool {
+// Check reports whether r's Origin is acceptable. scheme is the one the
+// client used (ClientIP.Scheme): a same-origin page must have it too, so an
+// https page is not the same origin as an http server on its host, nor the
+// reverse.
+func (p *OriginPolicy) Check(r *http.Request, scheme string) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true
@@ -43,7 +46,7 @@ func (p *OriginPolicy) Check(r *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	return strings.EqualFold(u.Host, r.Host)
+	return strings.EqualFold(u.Scheme, scheme) && strings.EqualFold(u.Host, r.Host)
 }
 
 // Allows reports whether origin is on the list (for CORS).

@@ -1,11 +1,12 @@
 // Package ws is the WebSocket transport: the upgrade, the connect flows of
-// docs/protocol.md, "Connecting to /ws", the read loop, the per-connection writer and the
-// connection's timers. It turns frames into calls on the session layer and is
-// the only package that touches a socket.
+// docs/protocol.md, "Connecting to /ws", the frame reader, the connection's
+// timers, and the socket each connection's hub.Queue writes to (conn
+// implements hub.Link). It turns frames into calls on the session layer and
+// is the only package that touches a socket.
 //
 // It is built on github.com/gobwas/ws, which leaves framing to us: that is
-// what lets a message be framed once and shared by every listener, and a
-// writer send everything queued for a listener in one writev(2).
+// what lets hub frame a message once for every listener, and a queue's
+// writer send everything waiting for a listener in one writev(2).
 package ws
 
 import (
@@ -14,6 +15,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -41,6 +43,11 @@ type Config struct {
 	// system call; 0 writes as soon as a frame is queued.
 	WriteCoalesce time.Duration
 	CloseWait     time.Duration // how long to wait for the client's close reply
+	// SendBuffer is the kernel send buffer (SO_SNDBUF) asked for on every
+	// accepted socket, so that a stalled client's backlog waits in its
+	// queue, where its age is seen, rather than in megabytes of kernel
+	// buffer; 0 keeps the kernel's autotuning.
+	SendBuffer int
 
 	AudioMaxChunk       int // bytes, inclusive
 	AudioMaxPerSecond   int
@@ -54,6 +61,8 @@ type Config struct {
 	// (a NAT of a whole congregation counts as one); 0 = no bound.
 	MaxConnectionsPerIP int
 
+	// Queue bounds each connection's queue; WriteTimeout and WriteCoalesce
+	// above are copied into it.
 	Queue hub.QueueOptions
 }
 
@@ -67,6 +76,7 @@ func DefaultConfig() Config {
 		MaxDuration:         120 * time.Minute,
 		WriteTimeout:        10 * time.Second,
 		CloseWait:           2 * time.Second,
+		SendBuffer:          32 * 1024,
 		AudioMaxChunk:       32 * 1024,
 		AudioMaxPerSecond:   100,
 		JSONMaxBytes:        128 * 1024,
@@ -75,12 +85,11 @@ func DefaultConfig() Config {
 		ControlPerSecond:    10,
 		MaxConnections:      20000,
 		MaxConnectionsPerIP: 1000,
+		// The slow-listener bound of docs/protocol.md, "Slow listeners":
+		// with the 32 KiB send buffer (about 2 s of pcm16 in the kernel)
+		// a listener that stops reading is told within about 10 s.
+		Queue: hub.QueueOptions{StallTimeout: 8 * time.Second},
 	}
-}
-
-// Authenticator verifies speaker and processor tokens.
-type Authenticator interface {
-	Verify(ctx context.Context, token string) (auth.Identity, error)
 }
 
 // IPLimiter limits an action per client IP.
@@ -95,12 +104,14 @@ type Observer interface {
 	ErrorSent(code string)
 	FramesWritten(messages, audio int)
 	RateLimited(kind string)
+	// SlowConsumer counts a connection closed with 4008 for staying behind.
+	SlowConsumer(role string)
 }
 
 // Options are the transport's dependencies.
 type Options struct {
 	Sessions     *sessions.Service
-	Auth         Authenticator
+	Auth         auth.Verifier
 	Clock        clockwork.Clock
 	Logger       *slog.Logger
 	Origins      *OriginPolicy
@@ -168,7 +179,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n := s.live.Add(1); draining || (s.cfg.MaxConnections > 0 && n > int64(s.cfg.MaxConnections)) {
 		s.live.Add(-1)
 		w.Header().Set("Retry-After", "5")
-		http.Error(w, "server is at its connection limit", http.StatusServiceUnavailable)
+		msg := "server is at its connection limit"
+		if draining {
+			msg = "server is shutting down; reconnect"
+		}
+		http.Error(w, msg, http.StatusServiceUnavailable)
 		return
 	}
 	up := ws.HTTPUpgrader{}
@@ -181,6 +196,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// net/http's read and write timeouts were set on the socket before the
 	// hijack; the connection's own timers and write deadlines govern now.
 	_ = nc.SetDeadline(time.Time{})
+	s.boundSendBuffer(nc)
 	br := rw.Reader
 	if br.Buffered() == 0 {
 		// net/http's 4 KiB read buffer is more than a listener, which
@@ -206,6 +222,20 @@ func (s *Server) serve(c *conn, r *http.Request) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	s.live.Add(-1)
+}
+
+// boundSendBuffer sets SO_SNDBUF on the TCP socket under nc (under TLS
+// too). Failing to is harmless: the kernel's buffer only delays detection.
+func (s *Server) boundSendBuffer(nc net.Conn) {
+	if s.cfg.SendBuffer <= 0 {
+		return
+	}
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn()
+	}
+	if tcp, ok := nc.(*net.TCPConn); ok {
+		_ = tcp.SetWriteBuffer(s.cfg.SendBuffer)
+	}
 }
 
 // readBufferSize is a connection's read buffer.
@@ -285,6 +315,7 @@ func (nopObserver) ConnectionClosed(string) {}
 func (nopObserver) ErrorSent(string)        {}
 func (nopObserver) FramesWritten(int, int)  {}
 func (nopObserver) RateLimited(string)      {}
+func (nopObserver) SlowConsumer(string)     {}
 
 // acquireIP counts one more open connection for ip, unless ip is at its
 // bound.

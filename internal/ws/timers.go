@@ -22,10 +22,7 @@ func (c *conn) startTimers() {
 	}
 	if cfg.PingInterval > 0 {
 		c.timers = append(c.timers, loop(c.clock, cfg.PingInterval, func() time.Duration {
-			c.mu.Lock()
-			c.ping = true
-			c.mu.Unlock()
-			c.q.Wake()
+			c.q.Ping()
 			return cfg.PingInterval
 		}))
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +55,13 @@ type node struct {
 // restarted node accepts the same tokens).
 func startNode(t *testing.T, addr, dir string, mutate func(*server.Config)) *node {
 	t.Helper()
+	return startNodeWith(t, addr, dir, mutate, nil)
+}
+
+// startNodeWith is startNode with the server's options changed by opts (the
+// network interfaces GET /links reports, say).
+func startNodeWith(t *testing.T, addr, dir string, mutate func(*server.Config), opts func(*server.Options)) *node {
+	t.Helper()
 	cfg := server.Defaults()
 	cfg.DataDir = dir
 	cfg.ShutdownGrace = 300 * time.Millisecond
@@ -64,7 +72,11 @@ func startNode(t *testing.T, addr, dir string, mutate func(*server.Config)) *nod
 	if os.Getenv("PENTECOST_TEST_LOGS") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv, err := server.New(context.Background(), cfg, server.Options{Clock: clockwork.NewRealClock(), Logger: log})
+	o := server.Options{Clock: clockwork.NewRealClock(), Logger: log}
+	if opts != nil {
+		opts(&o)
+	}
+	srv, err := server.New(context.Background(), cfg, o)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
@@ -80,7 +92,14 @@ func startNode(t *testing.T, addr, dir string, mutate func(*server.Config)) *nod
 		}
 		time.Sleep(100 * time.Millisecond) // the port of a node just stopped
 	}
-	n := &node{t: t, srv: srv, addr: l.Addr().String(), url: "http://" + l.Addr().String(), dir: dir, done: make(chan struct{})}
+	bound := l.Addr().(*net.TCPAddr)
+	reach := bound.String()
+	if bound.IP.IsUnspecified() {
+		// Bound to every interface (as serve is by default); the browser
+		// still talks to it on loopback.
+		reach = net.JoinHostPort("127.0.0.1", strconv.Itoa(bound.Port))
+	}
+	n := &node{t: t, srv: srv, addr: reach, url: "http://" + reach, dir: dir, done: make(chan struct{})}
 	go func() {
 		defer close(n.done)
 		_ = srv.Serve(l)
@@ -117,7 +136,9 @@ type browser struct {
 	ctx context.Context
 }
 
-func newBrowser(t *testing.T) *browser {
+// newBrowser starts headless Chromium; extra adds flags (for example the
+// host-resolver rules that put a page on a non-secure origin).
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	bin := browserPath(t)
 	opts := []chromedp.ExecAllocatorOption{
@@ -144,6 +165,7 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("lang", "en-US"),
 		chromedp.WindowSize(1280, 800),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	if err := chromedp.Do(ctx); err != nil {
@@ -151,6 +173,7 @@ func newBrowser(t *testing.T) *browser {
 		cancelAlloc()
 		t.Fatalf("start %s: %v", bin, err)
 	}
+	t.Logf("engine: Chromium (%s)", bin)
 	t.Cleanup(func() {
 		cancel()
 		cancelAlloc()

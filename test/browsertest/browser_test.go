@@ -16,8 +16,14 @@ import (
 // creates a session in sourceLang and waits until audio is sent.
 func speaker(t *testing.T, b *browser, n *node, sourceLang string) (*page, string) {
 	t.Helper()
+	return speakerAt(t, b, n, n.url, sourceLang)
+}
+
+// speakerAt is speaker with the page at base (a proxy in front of the node, say).
+func speakerAt(t *testing.T, b *browser, n *node, base, sourceLang string) (*page, string) {
+	t.Helper()
 	p := b.tab("speaker")
-	p.navigate(n.url + "/speak#token=" + n.token("pastor"))
+	p.navigate(base + "/speak#token=" + n.token("pastor"))
 	p.waitStats("the setup form", 10*time.Second, func(s stats) bool { return s.str("state") == "setup" })
 	// The token left the address bar and lives in sessionStorage only.
 	if h := eval[string](p, "location.hash"); h != "" {
@@ -41,8 +47,18 @@ func speaker(t *testing.T, b *browser, n *node, sourceLang string) (*page, strin
 // Listen.
 func listener(t *testing.T, b *browser, n *node, name, id, lang string) *page {
 	t.Helper()
+	return listenerAt(t, b, n.url, name, id, lang)
+}
+
+// listenerAt is listener with the page at base (another host name for the
+// node, say); before, if given, runs on the new tab first (an emulated phone).
+func listenerAt(t *testing.T, b *browser, base, name, id, lang string, before ...func(*page)) *page {
+	t.Helper()
 	p := b.tab(name)
-	p.navigate(n.url + "/listen/" + id)
+	for _, f := range before {
+		f(p)
+	}
+	p.navigate(base + "/listen/" + id)
 	if v := eval[string](p, "document.getElementById('session-id').value"); v != id {
 		t.Errorf("%s: the session ID field holds %q, want %q from the URL", name, v, id)
 	}

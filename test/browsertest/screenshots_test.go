@@ -2,6 +2,8 @@ package browsertest
 
 import (
 	"context"
+
+	"github.com/pentecost/pentecost/processor"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +40,9 @@ type size struct {
 	width, height int64
 	mobile        bool
 }
+
+func (s size) widthPx() int  { return int(s.width) }
+func (s size) heightPx() int { return int(s.height) }
 
 var (
 	phone   = size{"phone", 390, 844, true}
@@ -80,8 +85,14 @@ func TestBrowserScreenshots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b := newBrowser(t)
+	b := roomBrowser(t)
 	n := startNode(t, "127.0.0.1:0", t.TempDir(), nil)
+
+	// The speaker app on a non-secure origin: the way to a microphone.
+	insecure := b.tab("speaker-insecure")
+	insecure.navigate(roomURL(n) + "/speak#token=" + n.token("pastor"))
+	insecure.waitStats("the setup form", 10*time.Second, func(s stats) bool { return s.str("state") == "setup" })
+	shot(t, insecure, dir, "speak-insecure", phone, false)
 
 	// The speaker app before a broadcast.
 	setup := b.tab("speaker-setup")
@@ -91,7 +102,11 @@ func TestBrowserScreenshots(t *testing.T) {
 		shot(t, setup, dir, "speak-setup", sz, false)
 	}
 
-	sp, id := speaker(t, b, n, "en")
+	// The speaker on the server machine (loopback), told its LAN address by
+	// GET /links: the QR code carries the address phones in the room use.
+	standIn := newLinksStandIn(t, n)
+	standIn.answer("", "http://192.168.1.20:8080", "http://10.0.0.7:8080")
+	sp, id := speakerAt(t, b, n, standIn.url, "en")
 
 	// The join form with a typed ID.
 	join := b.tab("listener-join")
@@ -119,12 +134,37 @@ func TestBrowserScreenshots(t *testing.T) {
 	// The QR code in the picture carries the listener link.
 	if zbar, err := exec.LookPath("zbarimg"); err == nil {
 		out, err := exec.Command(zbar, "-q", "--raw", live).Output()
-		if got, want := strings.TrimSpace(string(out)), n.url+"/listen/"+id; err != nil || got != want {
+		if got, want := strings.TrimSpace(string(out)), "http://192.168.1.20:8080/listen/"+id; err != nil || got != want {
 			t.Errorf("QR code in %s decodes to %q (%v), want %q", live, got, err, want)
 		}
 	} else {
 		t.Log("zbarimg not installed: the QR code is not decoded from the screenshot")
 	}
+
+	// A phone on the room's Wi-Fi (a non-secure origin) with Spanish captions.
+	tok, err := n.srv.Auth.Mint("translator", time.Hour, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	capt := &captioner{}
+	capt.finals.Store(true)
+	eng, err := processor.New(processor.Options{Server: n.url, Token: processor.StaticToken(tok), Languages: []string{"es"}, Translator: capt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = eng.Run(ctx)
+	}()
+	room := listenerAt(t, b, roomURL(n), "listener-room", id, "es", asPhone)
+	room.waitStats("captions", 20*time.Second, func(s stats) bool {
+		return s.str("state") == "live" && s.num("captionLines") >= 3 && s.str("captionLive") != ""
+	})
+	shot(t, room, dir, "listen-room-captions", phone, false)
+	cancel()
+	<-done
 
 	// Paused by the speaker, in the dark scheme.
 	sp.click("pause")

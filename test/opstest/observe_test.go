@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pentecost/pentecost/client"
 	"github.com/pentecost/pentecost/internal/testserver"
@@ -64,14 +65,7 @@ func TestMetrics(t *testing.T) {
 	nextAudio(t, li)
 	refused(t, dial(t, n, q("sessionId", "no-such-123", "targetLanguage", "es")), "SESSION_NOT_FOUND", 4404)
 
-	resp, err := http.Get(n.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	body := string(raw)
-	for _, want := range []string{
+	wants := []string{
 		`pentecost_session_create_duration_seconds_count 1`,
 		`pentecost_listener_join_duration_seconds_count 3`,
 		`pentecost_sessions_active 1`,
@@ -84,12 +78,35 @@ func TestMetrics(t *testing.T) {
 		`pentecost_queued_messages`,
 		`go_goroutines`,
 		`process_resident_memory_bytes`,
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("metrics lack %q", want)
+	}
+	// Some counters move after the client has seen what they count (the
+	// chunk is counted once it is fanned out): poll until they all agree.
+	var body string
+	var missing []string
+	for deadline := time.Now().Add(wait); ; time.Sleep(10 * time.Millisecond) {
+		body, missing = scrape(t, n), nil
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
 		}
 	}
-	if t.Failed() {
-		t.Logf("metrics:\n%s", body)
+	t.Fatalf("metrics lack %q:\n%s", missing, body)
+}
+
+func scrape(t *testing.T, n *testserver.Node) string {
+	t.Helper()
+	resp, err := http.Get(n.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return string(raw)
 }

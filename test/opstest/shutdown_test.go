@@ -1,11 +1,14 @@
 package opstest
 
 import (
+	"errors"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/pentecost/pentecost/client"
 	"github.com/pentecost/pentecost/internal/testserver"
 	"github.com/pentecost/pentecost/server"
 )
@@ -70,5 +73,32 @@ func TestShutdownDrainsAndRestartResumes(t *testing.T) {
 	f := nextAudio(t, li2)
 	if string(f.Chunk) != "after restart" || f.Header.Sequence != 3 {
 		t.Fatalf("audio after restart: %q seq %d, want the sequence to continue at 3", f.Chunk, f.Header.Sequence)
+	}
+}
+
+// During the drain the node still accepts connections and answers a new
+// WebSocket with the documented 503 and Retry-After, which a client can act
+// on, rather than refusing the TCP connection.
+func TestDrainAnswers503(t *testing.T) {
+	n := testserver.Start(t, func(c *server.Config) {
+		c.ShutdownGrace = 3 * time.Second
+		c.HeartbeatTimeout = 0
+		c.PingInterval = 0
+	})
+	_, id := speaker(t, n, "alice")
+	li := listener(t, n, id, "es") // stays, so the drain lasts its grace
+	done := make(chan struct{})
+	go func() { n.Stop(); close(done) }()
+	expect(t, li, "connectionRefreshRequired")
+
+	_, err := client.Dial(ctx(t), n.WS(q("sessionId", id, "targetLanguage", "es")), client.DialOptions{})
+	var se *client.ServerError
+	if !errors.As(err, &se) || se.Status != http.StatusServiceUnavailable || se.Details["retryAfter"] != float64(5) {
+		t.Fatalf("a connection during the drain got %v, want HTTP 503 with Retry-After: 5", err)
+	}
+	select {
+	case <-done:
+	case <-time.After(wait + 3*time.Second):
+		t.Fatal("shutdown did not finish")
 	}
 }

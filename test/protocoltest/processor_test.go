@@ -2,6 +2,7 @@ package protocoltest
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -108,10 +109,11 @@ func TestProcessorFullLoop(t *testing.T) {
 	if f := nextAudio(t, es); f.Header.Kind != 1 || f.Header.Sequence != 0 || !bytes.Equal(f.Chunk, esAudio) {
 		t.Fatalf("es frame: %+v %q", f.Header, f.Chunk)
 	}
-	// The translated chunk answers the first source chunk: one lag sample.
-	if samples := metricValue(t, n, `pentecost_processing_lag_seconds_count{language="es"}`); samples != 1 {
-		t.Fatalf("processing lag samples for es: %v, want 1", samples)
-	}
+	// The translated chunk answers the first source chunk: one lag sample,
+	// recorded after the fan-out (so possibly after the listener has it).
+	waitUntil(t, "one processing lag sample for es", func() bool {
+		return metricValue(t, n, `pentecost_processing_lag_seconds_count{language="es"}`) == 1
+	})
 	sendJSON(t, p, map[string]any{"action": "publishAudio", "sessionId": id, "targetLanguage": "fr", "audioData": b64([]byte("bonjour"))})
 	if f := nextAudio(t, fr); f.Header.Kind != 1 || string(f.Chunk) != "bonjour" {
 		t.Fatalf("fr frame: %+v %q", f.Header, f.Chunk)
@@ -227,4 +229,42 @@ func TestProcessorBadInput(t *testing.T) {
 	refusedWith(t, n, q("action", "attachProcessor", "token", processorToken(t, n, "e"), "languages", "es,xx"), "UNSUPPORTED_LANGUAGE", 4400)
 	sendJSON(t, es, map[string]any{"action": "publishCaption", "sessionId": id, "targetLanguage": "es", "text": "x"})
 	expectError(t, es, "UNAUTHORIZED_ACTION")
+}
+
+// TestSessionViewTranslatedLanguages: GET /sessions/{id} lists what the
+// attached processors serve (for the listener app's language picker), the
+// source excluded, and forgets a processor that leaves.
+func TestSessionViewTranslatedLanguages(t *testing.T) {
+	t.Parallel()
+	n := start(t, nil)
+	_, id := speaker(t, n, "alice")
+	langs := func() []any {
+		t.Helper()
+		v, _ := getSession(t, n, id).ev().JSON["translatedLanguages"].([]any)
+		return v
+	}
+	if got := langs(); got == nil || len(got) != 0 {
+		t.Fatalf("no processor: translatedLanguages %v, want []", got)
+	}
+	p := attachProcessor(t, n, "fr,es,en")
+	if got := fmt.Sprint(langs()); got != "[es fr]" {
+		t.Fatalf("processor for en,es,fr on an English session: %s, want [es fr]", got)
+	}
+	p.CloseNow()
+	deadline := time.Now().Add(testserver.Wait)
+	for len(langs()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the processor left: %v", langs())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	attachProcessor(t, n, "")
+	if got := langs(); len(got) < 10 {
+		t.Fatalf("a processor for every language: %v", got)
+	}
+	for _, l := range langs() {
+		if l == "en" {
+			t.Fatal("the source language is listed as translated")
+		}
+	}
 }

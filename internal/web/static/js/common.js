@@ -79,10 +79,48 @@ export function languageName(languages, code, uiLang = 'en') {
   return l.nativeName.toLowerCase() === local.toLowerCase() ? l.nativeName : `${l.nativeName} (${local})`;
 }
 
-/** fillLanguages fills a <select> with languages, native names first. */
-export function fillLanguages(select, languages, value) {
-  select.replaceChildren(...languages.map((l) => new Option(l.nativeName === l.name ? l.name : `${l.nativeName} — ${l.name}`, l.code)));
+/** fetchSession reads the public view of a session (GET /sessions/{id}). */
+export async function fetchSession(id) {
+  const r = await fetch(`/sessions/${encodeURIComponent(id)}`, { headers: { Accept: 'application/json' } });
+  if (!r.ok) throw new Error(`GET /sessions: ${r.status}`);
+  return r.json();
+}
+
+function optionText(l) {
+  return l.nativeName === l.name ? l.name : `${l.nativeName} — ${l.name}`;
+}
+
+/**
+ * fillLanguages fills a <select> with languages, native names first. With
+ * served ({source, translated}), what is served now comes first: the source
+ * (marked original) and the languages a processor translates into, then the
+ * rest under "other languages (original audio)". labels: {now, other,
+ * original(name)}.
+ */
+export function fillLanguages(select, languages, value, served = null, labels = null) {
+  if (!served || !labels) {
+    select.replaceChildren(...languages.map((l) => new Option(optionText(l), l.code)));
+  } else {
+    const tr = new Set(served.translated || []);
+    const now = document.createElement('optgroup');
+    now.label = labels.now;
+    const other = document.createElement('optgroup');
+    other.label = labels.other;
+    const src = languages.find((l) => l.code === served.source);
+    if (src) now.append(new Option(labels.original(optionText(src)), src.code));
+    for (const l of languages) {
+      if (l.code === served.source) continue;
+      (tr.has(l.code) ? now : other).append(new Option(optionText(l), l.code));
+    }
+    select.replaceChildren(...[now, other].filter((g) => g.childElementCount > 0));
+  }
   if (value) select.value = value;
+}
+
+/** levelOf maps an RMS level to 0..1 on a −60…0 dB scale (meters). */
+export function levelOf(rms) {
+  const db = rms > 0 ? 20 * Math.log10(rms) : -100;
+  return Math.max(0, Math.min(1, (db + 60) / 60));
 }
 
 /** browserLanguage picks the first of the browser's languages that is supported. */
@@ -149,4 +187,18 @@ export function heartbeat(current) {
     }, HEARTBEAT_MS);
   };
   return { start, stop };
+}
+
+/**
+ * contextToWall turns an AudioContext time into Unix milliseconds: the
+ * moment that audio-clock time is heard at the output (getOutputTimestamp
+ * where the browser has it, else an estimate from the reported latencies).
+ */
+export function contextToWall(ctx, t) {
+  if (typeof ctx.getOutputTimestamp === 'function') {
+    const ts = ctx.getOutputTimestamp();
+    if (ts && ts.performanceTime > 0) return performance.timeOrigin + ts.performanceTime + (t - ts.contextTime) * 1000;
+  }
+  const lat = (ctx.baseLatency || 0) + (ctx.outputLatency || 0);
+  return performance.timeOrigin + performance.now() + (t - ctx.currentTime + lat) * 1000;
 }

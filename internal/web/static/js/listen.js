@@ -1,13 +1,23 @@
 // The listener app: join a session by ID, pick a language, play the live
-// audio through an AudioWorklet jitter buffer. See docs/webapps.md.
+// audio through the player (js/player/). See docs/webapps.md.
 import * as i18n from './i18n.js';
 import {
-  $, checkSessionId, normalizeSessionId, wsURL, backoff, stats, fetchLanguages,
-  fillLanguages, browserLanguage, languageName, displayName, heartbeat, sendJSON, showOnly,
+  $, checkSessionId, normalizeSessionId, wsURL, backoff, stats, fetchLanguages, fetchSession,
+  fillLanguages, browserLanguage, languageName, displayName, heartbeat, sendJSON, showOnly, levelOf,
 } from './common.js';
+import { Player, audioSupported } from './player/player.js';
+import { createDecoder, canDecode, PCM_RATE } from './player/decode.js';
+import { mediaSession, playbackState, clearMediaSession, screenWake, wakeLockSupported } from './background.js';
 
-const PCM_RATE = 16000;
 const LANG_KEY = 'pentecost.listenLanguage';
+const LOW_DELAY_KEY = 'pentecost.lowDelay';
+const CAPTION_SIZE_KEY = 'pentecost.captionSize';
+const CAPTION_SIZES = [1, 1.25, 1.5, 1.85, 2.25, 2.75]; // rem
+const MAX_CAPTION_LINES = 200;
+// Latency taps (docs/webapps.md, "Latency"): ?taps on the URL records when
+// loud onsets are heard, for the browser test that measures mouth-to-ear.
+const TAPS = new URLSearchParams(location.search).has('taps');
+if (TAPS) window.pentecostTaps = { ear: [] };
 
 // Counters for the browser tests and for curious people (window.pentecostStats).
 const S = stats({
@@ -31,19 +41,39 @@ const S = stats({
   untranslated: false,
   speakerConnected: false,
   listenerCount: 0,
-  captions: 0,
+  captions: 0, // caption messages shown
+  captionLines: 0, // final lines in the panel
+  captionLive: '', // the interim line
   audioContextState: '',
+  path: '', // 'worklet' or 'scheduled' (no secure context)
+  secureContext: window.isSecureContext,
+  delayMs: 0, // the delay this device adds: buffer + output
+  jitterMs: 0,
+  drainedMs: 0,
+  late: 0, // scheduled blocks that came too late (scheduled path)
+  lowDelay: false,
+  level: 0, // 0-100, the audio-activity indicator
+  audioElement: false, // sound goes through the <audio> element
+  audioElementPlaying: false,
+  translatedLanguages: [], // from GET /sessions/{id}
 });
 
 const el = {
   join: $('join'), player: $('player'), form: $('join-form'), id: $('session-id'), check: $('session-id-check'),
   language: $('language'), joinError: $('join-error'), sessionLabel: $('player-session'), status: $('status'),
-  statusText: $('status-text'), statusDetail: $('status-detail'), untranslated: $('untranslated'), caption: $('caption'),
+  statusText: $('status-text'), statusDetail: $('status-detail'), untranslated: $('untranslated'),
+  captions: $('captions'), captionLog: $('caption-log'), captionLive: $('caption-live'),
+  captionSmaller: $('caption-smaller'), captionLarger: $('caption-larger'),
+  activity: $('activity'), activityBar: $('activity-bar'), delay: $('delay'),
+  lowDelay: $('low-delay'), keepAwake: $('keep-awake'), keepAwakeField: $('keep-awake-field'), audio: $('audio'),
   toggle: $('toggle'), volume: $('volume'), playerLanguage: $('player-language'), leave: $('leave'), uiLang: $('ui-lang'),
 };
 
 let languages = [];
-let audio = null; // {ctx, node, gain}
+let session = null; // GET /sessions/{id}: {sourceLanguage, translatedLanguages}
+let player = null; // Player
+let decoder = null; // the decode stage of the current stream
+let audioFormat = 'pcm16';
 let active = null; // {ws, id, joined} the connection audio and control come from
 let pending = null; // {ws} a refresh connection not yet complete
 let wanted = false; // the user pressed Listen and has not left
@@ -69,7 +99,13 @@ let full = false;
 i18n.initLanguage();
 i18n.fillSwitcher(el.uiLang);
 i18n.apply();
-i18n.onLanguageChange(() => { i18n.apply(); renderCheck(); render(); });
+i18n.onLanguageChange(() => {
+  i18n.apply();
+  renderCheck();
+  if (languages.length) fillPickers();
+  render();
+  describeMedia();
+});
 
 function renderCheck() {
   const v = el.id.value;
@@ -88,7 +124,11 @@ el.id.addEventListener('input', () => {
     try { el.id.setSelectionRange(pos, pos); } catch { /* not focused */ }
   }
   renderCheck();
+  clearTimeout(lookupTimer);
+  if (checkSessionId(el.id.value) === 'ok') lookupTimer = setTimeout(() => loadSession(el.id.value), 300);
 });
+
+let lookupTimer = 0;
 
 function languageFromBrowser() {
   let stored = '';
@@ -113,70 +153,83 @@ el.form.addEventListener('submit', (ev) => {
 
 // ---- Audio ----
 
-// startAudio creates the AudioContext and the playback worklet. It runs in
-// the click handler: browsers let audio start only after a gesture.
+// startAudio creates the player. It runs in the click handler: browsers let
+// audio start only after a gesture.
 function startAudio() {
-  if (audio) {
-    audio.ctx.resume();
-    return audio.ready;
+  if (player) {
+    player.resume();
+    return;
   }
-  if (!window.AudioWorkletNode || !window.AudioContext) throw new Error(i18n.t('lNoAudio'));
+  if (!audioSupported()) throw new Error(i18n.t('lNoAudio'));
   if (navigator.audioSession) {
+    // iOS 17+: a "playback" session keeps sounding with the screen locked.
     try { navigator.audioSession.type = 'playback'; } catch { /* older Safari */ }
   }
-  let ctx;
-  try {
-    // 16 kHz matches the stream: no resampling in the worklet, the browser
-    // does it (well) on the way to the speakers.
-    ctx = new AudioContext({ sampleRate: PCM_RATE, latencyHint: 'interactive' });
-  } catch {
-    ctx = new AudioContext({ latencyHint: 'interactive' });
-  }
-  ctx.resume();
-  const a = { ctx, node: null, gain: null, ready: null };
-  a.ready = ctx.audioWorklet.addModule('/static/worklets/playback.js').then(() => {
-    const node = new AudioWorkletNode(ctx, 'pentecost-playback', {
-      numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1], processorOptions: { rate: PCM_RATE },
-    });
-    const gain = ctx.createGain();
-    node.connect(gain).connect(ctx.destination);
-    node.port.onmessage = (e) => {
-      const m = e.data;
-      if (m.type !== 'stats') return;
-      S.samplesPlayed = m.samplesPlayed;
-      S.framesPlayed = m.chunksPlayed;
-      S.underruns = m.underruns;
-      S.skips = m.skips;
-      S.bufferedMs = m.bufferedMs;
-      S.targetMs = m.targetMs;
-      S.playedPeak = Math.max(S.playedPeak, m.peak);
-    };
-    a.node = node;
-    a.gain = gain;
-    applyVolume();
+  player = new Player({
+    rate: PCM_RATE,
+    lowDelay: el.lowDelay.checked,
+    taps: TAPS,
+    audio: el.audio,
+    onStats: onPlayerStats,
+    onTap: (t) => window.pentecostTaps.ear.push(t),
   });
-  ctx.onstatechange = () => { S.audioContextState = ctx.state; };
+  const ctx = player.ctx;
+  S.path = player.kind;
+  S.audioElement = player.viaElement;
+  S.lowDelay = player.lowDelay;
+  ctx.onstatechange = () => {
+    S.audioContextState = ctx.state;
+    // iOS leaves a context "interrupted" after a call or the lock screen.
+    if (ctx.state !== 'running' && wanted && !userPaused && document.visibilityState === 'visible') player.resume();
+  };
   S.audioContextState = ctx.state;
-  audio = a;
-  return a.ready;
+  applyVolume();
+}
+
+let lastAria = 0;
+let lastDelayText = 0;
+
+function onPlayerStats(m) {
+  S.samplesPlayed = m.samplesPlayed;
+  S.framesPlayed = m.chunksPlayed;
+  S.underruns = m.underruns;
+  S.skips = m.skips;
+  S.bufferedMs = m.bufferedMs;
+  S.targetMs = m.targetMs;
+  S.jitterMs = m.jitterMs;
+  S.drainedMs = m.drainedMs;
+  S.late = m.late;
+  S.delayMs = m.delayMs;
+  S.playedPeak = Math.max(S.playedPeak, m.peak);
+  S.audioElementPlaying = !!(player && player.viaElement && !el.audio.paused);
+  const v = levelOf(m.rms);
+  S.level = Math.round(v * 100);
+  el.activityBar.style.transform = `scaleX(${v})`;
+  const now = performance.now();
+  if (now - lastAria > 1000) {
+    lastAria = now;
+    el.activity.setAttribute('aria-valuenow', String(S.level));
+  }
+  if (now - lastDelayText > 500) {
+    lastDelayText = now;
+    const text = m.playing ? i18n.t('lDelay', { ms: m.delayMs }) : '';
+    if (el.delay.textContent !== text) el.delay.textContent = text;
+  }
 }
 
 function applyVolume() {
-  if (!audio || !audio.gain) return;
-  const v = (Number(el.volume.value) / 100) * (typeof broadcast.volume === 'number' ? broadcast.volume : 1);
-  audio.gain.gain.setTargetAtTime(v, audio.ctx.currentTime, 0.02);
-}
-
-function post(msg, transfer) {
-  if (audio && audio.node) audio.node.port.postMessage(msg, transfer || []);
+  if (!player) return;
+  player.setVolume((Number(el.volume.value) / 100) * (typeof broadcast.volume === 'number' ? broadcast.volume : 1));
 }
 
 el.volume.addEventListener('input', applyVolume);
 
 // onAudio handles one binary frame: the 16-byte header of docs/protocol.md
-// section 5, then PCM16 little-endian at 16 kHz.
+// section 7.2, then the payload in the session's audio format, which the
+// decode stage turns into samples for the player.
 function onAudio(buf) {
   if (buf.byteLength < 16) return;
+  const arrival = performance.now();
   const dv = new DataView(buf);
   if (dv.getUint8(0) !== 1) return;
   const kind = dv.getUint8(1);
@@ -187,6 +240,7 @@ function onAudio(buf) {
     // stream, with its own numbering.
     lastSeq = null;
     gap = true;
+    if (decoder) decoder.reset();
   }
   if (lastSeq !== null) {
     const d = (seq - lastSeq) | 0; // int32 difference survives wrap-around
@@ -213,16 +267,135 @@ function onAudio(buf) {
     speakerSeen = true;
     render();
   }
-  const untranslated = kind === 0 && S.targetLanguage !== S.sourceLanguage;
-  if (untranslated !== S.untranslated) {
-    S.untranslated = untranslated;
-    render();
+  setUntranslated(kind === 0 && S.targetLanguage !== S.sourceLanguage);
+  if (userPaused || !decoder || !player) return;
+  decoder.decode(buf, 16, { gap, arrival });
+}
+
+// setUntranslated follows the stream's kind. Falling back to the original
+// clears the captions: they were the translation's, which is no longer heard.
+function setUntranslated(u) {
+  if (u === S.untranslated) return;
+  S.untranslated = u;
+  if (u) clearCaptions();
+  render();
+}
+
+function newDecoder(format) {
+  if (decoder) decoder.close();
+  decoder = createDecoder(format, (samples, rate, meta) => {
+    if (player && !userPaused) player.push(samples, rate, meta);
+  });
+}
+
+// ---- Captions ----
+
+function captionSize(i) {
+  const n = Math.max(0, Math.min(CAPTION_SIZES.length - 1, i));
+  el.captions.style.setProperty('--caption-size', `${CAPTION_SIZES[n]}rem`);
+  el.captions.dataset.size = String(n);
+  el.captionSmaller.disabled = n === 0;
+  el.captionLarger.disabled = n === CAPTION_SIZES.length - 1;
+  try { localStorage.setItem(CAPTION_SIZE_KEY, String(n)); } catch { /* private mode */ }
+}
+
+function storedCaptionSize() {
+  let v = null;
+  try { v = localStorage.getItem(CAPTION_SIZE_KEY); } catch { /* private mode */ }
+  const n = v === null ? NaN : Number(v);
+  return Number.isInteger(n) && n >= 0 ? n : 1;
+}
+
+captionSize(storedCaptionSize());
+el.captionSmaller.addEventListener('click', () => captionSize(Number(el.captions.dataset.size) - 1));
+el.captionLarger.addEventListener('click', () => captionSize(Number(el.captions.dataset.size) + 1));
+
+function onCaption(m) {
+  if (m.targetLanguage && m.targetLanguage !== S.targetLanguage) return;
+  S.captions++;
+  el.captions.hidden = false;
+  const log = el.captionLog;
+  // Follow the newest line unless the listener scrolled back to read.
+  const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  if (m.final) {
+    if (m.text) {
+      const line = document.createElement('p');
+      line.textContent = m.text;
+      log.append(line);
+      while (log.childElementCount > MAX_CAPTION_LINES) log.firstElementChild.remove();
+    }
+    setLiveCaption('');
+  } else {
+    setLiveCaption(m.text || '');
   }
-  if (userPaused) return;
-  const n = (buf.byteLength - 16) >> 1;
-  const f = new Float32Array(n);
-  for (let i = 0; i < n; i++) f[i] = dv.getInt16(16 + 2 * i, true) / 32768;
-  post({ type: 'chunk', samples: f, rate: PCM_RATE, gap }, [f.buffer]);
+  S.captionLines = log.childElementCount;
+  if (atEnd) log.scrollTop = log.scrollHeight;
+}
+
+function setLiveCaption(text) {
+  el.captionLive.textContent = text;
+  S.captionLive = text;
+}
+
+// clearCaptions empties the panel: the language changed, or fell back to
+// the original, so the lines shown no longer match what is heard.
+function clearCaptions() {
+  el.captionLog.replaceChildren();
+  setLiveCaption('');
+  S.captionLines = 0;
+}
+
+// ---- Options: low delay, keep the screen on ----
+
+el.lowDelay.checked = (() => {
+  try { return localStorage.getItem(LOW_DELAY_KEY) === '1'; } catch { return false; }
+})();
+el.lowDelay.addEventListener('change', () => {
+  try { localStorage.setItem(LOW_DELAY_KEY, el.lowDelay.checked ? '1' : '0'); } catch { /* private mode */ }
+  S.lowDelay = el.lowDelay.checked;
+  if (player) player.setLowDelay(el.lowDelay.checked);
+});
+
+const wake = screenWake((on) => { S.wakeLock = on; });
+el.keepAwakeField.hidden = !wakeLockSupported();
+el.keepAwake.addEventListener('change', () => wake.set(el.keepAwake.checked && wanted));
+
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && player && wanted && !userPaused) player.resume();
+});
+
+// ---- Media Session: the lock screen's title and buttons ----
+
+function describeMedia() {
+  if (!wanted) return;
+  mediaSession(
+    { title: i18n.t('lMediaTitle', { id: S.sessionId }), artist: languageName(languages, S.targetLanguage, i18n.lang()) },
+    { play: () => setUserPaused(false), pause: () => setUserPaused(true) },
+  );
+  playbackState(userPaused ? 'paused' : 'playing');
+}
+
+// ---- Which languages are served ----
+
+// loadSession reads GET /sessions/{id} for the languages a processor serves
+// now, to list them first; it fails quietly (the plain list stays).
+let sessionFetch = 0;
+async function loadSession(id) {
+  const n = ++sessionFetch;
+  let v = null;
+  try { v = await fetchSession(id); } catch { v = null; }
+  if (n !== sessionFetch) return;
+  session = v && v.sessionId === id ? v : null;
+  S.translatedLanguages = (session && session.translatedLanguages) || [];
+  fillPickers();
+}
+
+function fillPickers() {
+  const info = session ? { source: session.sourceLanguage, translated: session.translatedLanguages || [] } : null;
+  const labels = { now: i18n.t('optNow'), other: i18n.t('optOther'), original: (name) => i18n.t('optOriginal', { name }) };
+  fillLanguages(el.language, languages, el.language.value, info, labels);
+  // Keep what the select shows: a change the server has not confirmed yet.
+  if (S.targetLanguage) fillLanguages(el.playerLanguage, languages, el.playerLanguage.value || S.targetLanguage, info, labels);
 }
 
 // ---- Connections ----
@@ -253,11 +426,16 @@ function start(id, lang) {
   lastSeq = null;
   S.untranslated = false;
   el.sessionLabel.textContent = id;
-  fillLanguages(el.playerLanguage, languages, lang);
+  clearCaptions();
+  el.captions.hidden = true;
+  fillPickers();
   showOnly([el.join, el.player], el.player);
   i18n.setLanguage(lang);
   connect();
   render();
+  describeMedia();
+  wake.set(el.keepAwake.checked);
+  if (!session || session.sessionId !== id) loadSession(id);
   el.statusText.focus();
 }
 
@@ -299,11 +477,14 @@ function onMessage(ws, m) {
       broadcast = m.broadcastState || broadcast;
       speakerConnected = m.speakerConnected !== false;
       if (speakerConnected) speakerSeen = true;
-      S.untranslated = m.translated === false && S.targetLanguage !== S.sourceLanguage;
-      if (m.audioFormat && m.audioFormat !== 'pcm16') {
+      setUntranslated(m.translated === false && S.targetLanguage !== S.sourceLanguage);
+      audioFormat = m.audioFormat || 'pcm16';
+      if (!canDecode(audioFormat)) {
         fatal = 'error';
-        fatalDetail = i18n.t('lFormat', { format: m.audioFormat });
+        fatalDetail = i18n.t('lFormat', { format: audioFormat });
         ws.close(1000);
+      } else {
+        newDecoder(audioFormat);
       }
       // The server does not remember a pause across connections.
       if (userPaused) sendJSON(ws, { action: 'pausePlayback' });
@@ -330,6 +511,7 @@ function onMessage(ws, m) {
     case 'broadcastUnmuted':
     case 'speakerStateChanged':
       if (m.broadcastState) broadcast = m.broadcastState;
+      if (broadcast.isPaused || broadcast.isMuted) setLiveCaption('');
       applyVolume();
       break;
     case 'volumeChanged':
@@ -338,30 +520,37 @@ function onMessage(ws, m) {
       break;
     case 'speakerDisconnected':
       speakerConnected = false;
+      setLiveCaption('');
       break;
     case 'speakerReconnected':
       speakerConnected = true;
       speakerSeen = true;
       break;
     case 'languageChanged':
+      // Another language, or the same one switching between its
+      // translation and the original: either way another stream.
       S.targetLanguage = m.targetLanguage;
       S.sourceLanguage = m.sourceLanguage || S.sourceLanguage;
+      clearCaptions();
       S.untranslated = m.translated === false && S.targetLanguage !== S.sourceLanguage;
       lastSeq = null; // another stream, other numbers
       fadeNext = true;
-      post({ type: 'flush' });
+      if (player) player.flush();
       el.playerLanguage.value = S.targetLanguage;
+      describeMedia();
+      loadSession(S.sessionId); // a processor came or went: the served list changed
       break;
     case 'caption':
-      S.captions++;
-      el.caption.textContent = m.text;
-      el.caption.hidden = !m.text;
+      onCaption(m);
       return;
     case 'sessionEnded':
       ended = true;
       wanted = false;
       stopTimers();
-      post({ type: 'flush' });
+      setLiveCaption('');
+      if (player) player.flush();
+      wake.set(false);
+      playbackState('none');
       break;
     case 'error':
       S.errors.push(m.code);
@@ -471,7 +660,13 @@ function leave() {
   for (const c of [active, pending]) if (c) c.ws.close(1000, 'left');
   active = null;
   pending = null;
-  post({ type: 'flush' });
+  if (player) {
+    player.flush();
+    player.pause();
+  }
+  wake.set(false);
+  clearMediaSession();
+  clearCaptions();
   S.state = 'idle';
   history.replaceState(null, '', '/');
   showOnly([el.join, el.player], el.join);
@@ -481,17 +676,32 @@ function leave() {
 el.leave.addEventListener('click', leave);
 
 el.toggle.addEventListener('click', () => {
-  if (ended) {
+  if (ended || fatal) {
     leave();
     return;
   }
-  if (audio) audio.ctx.resume();
-  userPaused = !userPaused;
-  if (active) sendJSON(active.ws, { action: userPaused ? 'pausePlayback' : 'resumePlayback' });
-  if (userPaused) post({ type: 'flush' });
-  else fadeNext = true;
-  render();
+  setUserPaused(!userPaused);
 });
+
+// setUserPaused is the listener's Stop/Play (the button, or the lock
+// screen's pause and play): the server stops sending while stopped.
+function setUserPaused(p) {
+  if (!wanted || p === userPaused) return;
+  userPaused = p;
+  if (active) sendJSON(active.ws, { action: userPaused ? 'pausePlayback' : 'resumePlayback' });
+  if (userPaused) {
+    setLiveCaption('');
+    if (player) {
+      player.flush();
+      player.pause();
+    }
+  } else {
+    fadeNext = true;
+    if (player) player.resume();
+  }
+  playbackState(userPaused ? 'paused' : 'playing');
+  render();
+}
 
 el.playerLanguage.addEventListener('change', () => {
   const lang = el.playerLanguage.value;
@@ -560,10 +770,15 @@ function render() {
   el.toggle.hidden = false;
   el.toggle.setAttribute('aria-pressed', userPaused ? 'true' : 'false');
   el.toggle.textContent = done ? i18n.t('leave') : userPaused ? `▶ ${i18n.t('play')}` : `■ ${i18n.t('pause')}`;
+  // The ended screen's button leaves: a quiet secondary button, never the
+  // primary colours under a secondary label (a tap leaves :hover behind).
   el.toggle.classList.toggle('secondary', done);
+  el.toggle.classList.toggle('primary', !done);
   el.leave.hidden = done;
   $('volume-field').hidden = done;
   $('player-language-field').hidden = done;
+  $('options').hidden = done;
+  el.activity.parentElement.hidden = done;
   document.title = `${i18n.t(title)} · ${S.sessionId || 'Pentecost'}`;
   if (!wanted && !ended && !fatal) document.title = i18n.t('listenTitle');
 }
@@ -586,8 +801,12 @@ async function init() {
   const lang = languageFromBrowser();
   fillLanguages(el.language, languages, lang);
   i18n.setLanguage(lang);
-  if (checkSessionId(el.id.value) === 'ok') $('listen').focus();
-  else el.id.focus();
+  if (checkSessionId(el.id.value) === 'ok') {
+    $('listen').focus();
+    loadSession(el.id.value);
+  } else {
+    el.id.focus();
+  }
   S.ready = true;
 }
 

@@ -4,11 +4,16 @@ import * as i18n from './i18n.js';
 import { encodeQR, qrSVG } from './qr.js';
 import {
   $, checkSessionId, normalizeSessionId, wsURL, backoff, stats, fetchLanguages, fillLanguages,
-  browserLanguage, languageName, decodeJWT, heartbeat, sendJSON, showOnly,
+  browserLanguage, languageName, decodeJWT, heartbeat, sendJSON, showOnly, levelOf, contextToWall,
 } from './common.js';
 
 const TOKEN_KEY = 'pentecost.speakerToken';
 const SESSION_KEY = 'pentecost.speakerSession';
+const MIC_KEY = 'pentecost.micDevice';
+// Latency taps (docs/webapps.md, "Latency"): ?taps on the URL records when
+// loud onsets reach the capture worklet, for the mouth-to-ear browser test.
+const TAPS = new URLSearchParams(location.search).has('taps');
+if (TAPS) window.pentecostTaps = { mouth: [] };
 const CHUNK_MS = 40;
 const MAX_BUFFERED = 256 * 1024; // bytes queued in the socket before chunks are dropped
 
@@ -26,6 +31,11 @@ const S = stats({
   isPaused: false,
   isMuted: false,
   micTrack: '',
+  micTesting: false,
+  secureContext: window.isSecureContext,
+  linkSource: '', // public, lan, loopback (a warning shows) or origin
+  linkBases: [], // the addresses offered for the listener link
+  countStale: false, // the listener figures are the last known (disconnected)
 });
 
 const el = {
@@ -39,12 +49,17 @@ const el = {
   distribution: $('distribution'), end: $('end'), replaced: $('replaced'), takeover: $('takeover'),
   ended: $('ended'), endedDetail: $('ended-detail'), newSession: $('new-session'),
   dialog: $('end-dialog'), uiLang: $('ui-lang'),
+  insecure: $('insecure'), insecureWhy: $('insecure-why'), insecureLocal: $('insecure-local'),
+  micDevice: $('mic-device'), micTest: $('mic-test'), testLevel: $('test-level'), testLevelBar: $('test-level-bar'),
+  linkWarning: $('link-warning'), linkChoice: $('link-choice'), linkAddress: $('link-address'),
+  countStale: $('count-stale'), listeners: $('listeners'),
 };
 const sections = [el.signin, el.setup, el.live, el.ended];
 
 let token = '';
 let languages = [];
-let cap = null; // {ctx, stream, node}
+let cap = null; // {ctx, stream, node, device}
+let links = null; // GET /links: {publicUrl, lanUrls}
 let active = null; // {ws, id, joined}
 let pending = null; // refresh connection
 let wanted = false;
@@ -65,6 +80,7 @@ i18n.apply();
 i18n.onLanguageChange(() => {
   i18n.apply();
   renderToken();
+  renderInsecure();
   render();
   renderListeners();
   if (S.sessionId) renderShare();
@@ -189,20 +205,32 @@ el.resumeLast.addEventListener('click', () => begin({ sessionId: el.resumeLast.d
 
 // ---- Capture ----
 
-// startCapture opens the microphone and the capture worklet. The
-// AudioContext is made in the click handler (a user gesture).
+// startCapture opens the microphone (the chosen device) and the capture
+// worklet. The AudioContext is made in a click handler (a user gesture).
+// The microphone test and the broadcast share it: a broadcast started after
+// a test keeps the open microphone.
 async function startCapture() {
-  if (cap) {
+  const device = el.micDevice.value;
+  if (cap && cap.device === device) {
     await cap.ctx.resume();
     return;
   }
-  if (!window.AudioWorkletNode || !window.AudioContext || !navigator.mediaDevices) throw new Error(i18n.t('errNoWorklet'));
+  stopCapture();
+  if (!window.isSecureContext) throw new Error(i18n.t('errInsecure'));
+  if (!window.AudioContext || !navigator.mediaDevices) throw new Error(i18n.t('errNoWorklet'));
   const ctx = new AudioContext({ latencyHint: 'interactive' });
   ctx.resume();
+  if (!ctx.audioWorklet) {
+    ctx.close();
+    throw new Error(i18n.t('errNoWorklet'));
+  }
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({
-      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
+      audio: {
+        deviceId: device ? { exact: device } : undefined,
+        echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1,
+      },
       video: false,
     });
     await ctx.audioWorklet.addModule('/static/worklets/capture.js');
@@ -213,7 +241,7 @@ async function startCapture() {
   }
   const src = ctx.createMediaStreamSource(stream);
   const node = new AudioWorkletNode(ctx, 'pentecost-capture', {
-    numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1], processorOptions: { chunkMs: CHUNK_MS },
+    numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1], processorOptions: { chunkMs: CHUNK_MS, taps: TAPS },
   });
   // The worklet must be pulled by the graph to run; a silent gain keeps the
   // microphone out of the speakers.
@@ -223,8 +251,9 @@ async function startCapture() {
   node.port.onmessage = (e) => onChunk(e.data);
   const track = stream.getAudioTracks()[0];
   S.micTrack = track ? track.label : '';
-  cap = { ctx, stream, node, src };
+  cap = { ctx, stream, node, src, device };
   await ctx.resume();
+  listDevices(); // labels are readable once the microphone is allowed
 }
 
 function stopCapture() {
@@ -235,23 +264,86 @@ function stopCapture() {
   setLevel(0);
 }
 
+// listDevices fills the microphone choice. Before the first permission
+// browsers hide the labels (and often all but one device).
+async function listDevices() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+  let devices = [];
+  try { devices = await navigator.mediaDevices.enumerateDevices(); } catch { return; }
+  const inputs = devices.filter((d) => d.kind === 'audioinput' && d.deviceId && d.deviceId !== 'default');
+  let stored = '';
+  try { stored = localStorage.getItem(MIC_KEY) || ''; } catch { /* private mode */ }
+  const current = el.micDevice.value || stored;
+  const opts = [new Option(i18n.t('micDefault'), '')];
+  inputs.forEach((d, i) => opts.push(new Option(d.label || i18n.t('micNumbered', { n: i + 1 }), d.deviceId)));
+  el.micDevice.replaceChildren(...opts);
+  el.micDevice.value = inputs.some((d) => d.deviceId === current) ? current : '';
+}
+
+if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+  navigator.mediaDevices.addEventListener('devicechange', listDevices);
+}
+
+el.micDevice.addEventListener('change', async () => {
+  try { localStorage.setItem(MIC_KEY, el.micDevice.value); } catch { /* private mode */ }
+  if (S.micTesting) {
+    stopCapture();
+    await testMic(true);
+  }
+});
+
+// The microphone test: open the microphone and show its level, before going live.
+async function testMic(on) {
+  el.setupError.hidden = true;
+  if (!on) {
+    S.micTesting = false;
+    stopCapture();
+    renderMicTest();
+    return;
+  }
+  try {
+    await startCapture();
+    S.micTesting = true;
+  } catch (e) {
+    S.micTesting = false;
+    showSetup(e.message);
+  }
+  renderMicTest();
+}
+
+el.micTest.addEventListener('click', () => testMic(!S.micTesting));
+
+function renderMicTest() {
+  el.micTest.setAttribute('aria-pressed', S.micTesting ? 'true' : 'false');
+  el.micTest.textContent = S.micTesting ? i18n.t('micTestStop') : i18n.t('micTest');
+}
+
 function setLevel(rms) {
-  const db = rms > 0 ? 20 * Math.log10(rms) : -100;
-  const v = Math.max(0, Math.min(1, (db + 60) / 60));
+  const v = levelOf(rms);
   S.level = Math.round(v * 100);
-  el.levelBar.style.transform = `scaleX(${v})`;
-  el.level.dataset.hot = v > 0.92 ? 'true' : 'false';
+  for (const [meter, bar] of [[el.level, el.levelBar], [el.testLevel, el.testLevelBar]]) {
+    bar.style.transform = `scaleX(${v})`;
+    meter.dataset.hot = v > 0.92 ? 'true' : 'false';
+  }
   const now = performance.now();
   if (now - lastLevelAria > 500) {
     lastLevelAria = now;
     el.level.setAttribute('aria-valuenow', String(S.level));
+    el.testLevel.setAttribute('aria-valuenow', String(S.level));
   }
 }
 
 function onChunk(m) {
   if (m.type !== 'chunk') return;
   S.chunksCaptured++;
-  setLevel(broadcast.isMuted ? 0 : m.rms);
+  setLevel(broadcast.isMuted && wanted ? 0 : m.rms);
+  if (TAPS && m.tap >= 0 && cap) {
+    // When the onset was at the microphone: its audio-clock time, less the
+    // output latency that contextToWall adds (it maps to when a time is heard).
+    const c = cap.ctx;
+    const t = m.end - (m.len - m.tap) / 16000;
+    window.pentecostTaps.mouth.push(contextToWall(c, t) - ((c.baseLatency || 0) + (c.outputLatency || 0)) * 1000);
+  }
   if (!active || !active.joined || broadcast.isPaused || broadcast.isMuted || replaced) return;
   const ws = active.ws;
   if (ws.readyState !== WebSocket.OPEN) return;
@@ -276,6 +368,8 @@ async function begin(q) {
     showSetup(e.message);
     return;
   }
+  S.micTesting = false;
+  renderMicTest();
   intent = q;
   wanted = true;
   ended = false;
@@ -295,10 +389,19 @@ async function begin(q) {
   render();
 }
 
+// connectWS opens a WebSocket whose token goes in the first message
+// ({"action":"authenticate"}, docs/protocol.md), never in the URL, which
+// proxies log and browsers print in the console.
+function connectWS(q) {
+  const ws = new WebSocket(wsURL({ ...q, auth: 'message' }));
+  ws.addEventListener('open', () => sendJSON(ws, { action: 'authenticate', token }));
+  return ws;
+}
+
 function open(q) {
   clearTimeout(reconnectTimer);
   reconnectTimer = 0;
-  const ws = new WebSocket(wsURL({ ...q, token }));
+  const ws = connectWS(q);
   active = { ws, id: '', joined: false };
   wire(ws);
 }
@@ -359,6 +462,7 @@ function onMessage(ws, m) {
       break;
     case 'sessionStatus':
       S.listenerCount = m.listenerCount;
+      S.countStale = false;
       S.languageDistribution = m.languageDistribution || {};
       if (m.broadcastState) broadcast = m.broadcastState;
       renderListeners();
@@ -452,7 +556,7 @@ function scheduleReconnect() {
 // maximum connection age; audio switches to it once it is confirmed.
 function startRefresh() {
   if (pending || !active || !active.joined) return;
-  const ws = new WebSocket(wsURL({ action: 'refreshConnection', sessionId: S.sessionId, role: 'speaker', token }));
+  const ws = connectWS({ action: 'refreshConnection', sessionId: S.sessionId, role: 'speaker' });
   pending = { ws };
   wire(ws);
   clearTimeout(refreshTimer);
@@ -579,11 +683,57 @@ window.addEventListener('online', () => {
 
 // ---- Rendering ----
 
+// isLoopback: a host only this computer can reach.
+function isLoopback(host) {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || /^127\./.test(h) || h === '::1';
+}
+
+const trimSlash = (u) => String(u).replace(/\/+$/, '');
+
+// loadLinks asks the server where phones can reach it (GET /links):
+// its public URL, or its LAN addresses when this page is on loopback.
+async function loadLinks() {
+  try {
+    const r = await fetch('/links', { headers: { Accept: 'application/json' } });
+    links = r.ok ? await r.json() : null;
+  } catch {
+    links = null;
+  }
+  if (S.sessionId) renderShare();
+}
+
+// shareBases picks the addresses the listener link can start with: the
+// public URL; else, on a loopback page, the LAN addresses (the first is
+// chosen, the others a click away), with a warning when there are none;
+// else this page's own origin.
+function shareBases() {
+  const pub = links && typeof links.publicUrl === 'string' ? trimSlash(links.publicUrl) : '';
+  if (pub) return { source: 'public', bases: [pub] };
+  if (isLoopback(location.hostname)) {
+    const lan = ((links && Array.isArray(links.lanUrls)) ? links.lanUrls : []).map(trimSlash).filter(Boolean);
+    if (lan.length) return { source: 'lan', bases: lan };
+    return { source: 'loopback', bases: [location.origin] };
+  }
+  return { source: 'origin', bases: [location.origin] };
+}
+
 function renderShare() {
   const id = S.sessionId;
   el.sessionId.textContent = id;
   el.sessionId.style.setProperty('--len', String(Math.max(8, id.length)));
-  const url = `${location.origin}/listen/${id}`;
+  const { source, bases } = shareBases();
+  S.linkSource = source;
+  S.linkBases = bases;
+  const chosen = bases.includes(el.linkAddress.value) ? el.linkAddress.value : bases[0];
+  el.linkChoice.hidden = bases.length < 2;
+  if (bases.length > 1) {
+    el.linkAddress.replaceChildren(...bases.map((b) => new Option(b.replace(/^https?:\/\//, ''), b)));
+    el.linkAddress.value = chosen;
+  }
+  el.linkWarning.hidden = source !== 'loopback';
+  el.linkWarning.textContent = source === 'loopback' ? i18n.t('linkLoopback', { origin: location.origin }) : '';
+  const url = `${chosen}/listen/${id}`;
   el.link.value = url;
   let svg;
   try {
@@ -594,7 +744,11 @@ function renderShare() {
   el.qr.replaceChildren(...(svg ? [svg] : []));
 }
 
+el.linkAddress.addEventListener('change', renderShare);
+
 function renderListeners() {
+  el.listeners.dataset.stale = S.countStale ? 'true' : 'false';
+  el.countStale.hidden = !S.countStale;
   const n = S.listenerCount || 0;
   el.count.textContent = n ? i18n.t('listenerCount', { n }) : i18n.t('noListeners');
   const entries = Object.entries(S.languageDistribution || {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
@@ -640,15 +794,40 @@ function render() {
   el.mute.textContent = broadcast.isMuted ? i18n.t('unmuteBtn') : i18n.t('muteBtn');
   el.mute.setAttribute('aria-pressed', broadcast.isMuted ? 'true' : 'false');
   const controls = st !== 'connecting' && st !== 'reconnecting' && st !== 'replaced';
+  // While disconnected the figures are the last known: grey them out.
+  const stale = !controls && st !== 'connecting';
+  if (stale !== S.countStale) {
+    S.countStale = stale;
+    renderListeners();
+  }
   el.pause.disabled = !controls;
   el.mute.disabled = !controls;
   el.replaced.hidden = st !== 'replaced';
   document.title = S.sessionId ? `${text} · ${S.sessionId}` : i18n.t('speakTitle');
 }
 
+// renderInsecure explains, on a page that is not a secure context, the two
+// ways to a microphone: this computer's localhost, or HTTPS.
+function renderInsecure() {
+  const insecure = !window.isSecureContext;
+  el.insecure.hidden = !insecure;
+  el.start.disabled = insecure;
+  el.micTest.disabled = insecure;
+  el.resumeLast.disabled = insecure;
+  $('resume').disabled = insecure;
+  if (!insecure) return;
+  const port = location.port ? `:${location.port}` : '';
+  el.insecureWhy.textContent = i18n.t('secureWhy', { origin: location.origin });
+  el.insecureLocal.textContent = i18n.t('secureLocal', { url: `http://localhost${port}/speak` });
+}
+
 // ---- Start-up ----
 
 async function init() {
+  renderInsecure();
+  renderMicTest();
+  listDevices();
+  loadLinks();
   takeFragmentToken();
   try {
     languages = await fetchLanguages();

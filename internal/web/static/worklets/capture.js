@@ -4,8 +4,11 @@
 // Downsampling low-pass filters first (a 33-tap windowed-sinc FIR cutting at
 // 7.2 kHz), then reads the filtered signal at 16 kHz with linear
 // interpolation. Each chunk of chunkMs (default 40 ms: 640 samples, 1280
-// bytes) is posted as {type:'chunk', pcm: ArrayBuffer, rms, peak}; the
-// buffer is transferred, not copied.
+// bytes) is posted as {type:'chunk', pcm: ArrayBuffer, rms, peak, len, end,
+// tap}; the buffer is transferred, not copied. end is the audio-clock time
+// of the input that completed the chunk; with processorOptions.taps, tap is
+// the index in the chunk of a loud onset after quiet (else -1), for the
+// latency measurement.
 
 const OUT_RATE = 16000;
 
@@ -43,6 +46,10 @@ class CaptureProcessor extends AudioWorkletProcessor {
     this.fill = 0;
     this.sumSq = 0;
     this.peak = 0;
+    this.taps = !!o.taps;
+    this.quiet = 0; // output samples since the signal was last loud (> 0.3)
+    this.tap = -1;
+    this.t = 0; // audio-clock time of the input sample being processed
   }
 
   filter(x) {
@@ -66,13 +73,26 @@ class CaptureProcessor extends AudioWorkletProcessor {
     this.sumSq += s * s;
     const a = Math.abs(s);
     if (a > this.peak) this.peak = a;
+    if (this.taps) {
+      // An onset: loud after at least 0.2 s without anything loud.
+      if (a > 0.3) {
+        if (this.quiet > OUT_RATE * 0.2 && this.tap < 0) this.tap = this.fill - 1;
+        this.quiet = 0;
+      } else {
+        this.quiet++;
+      }
+    }
     if (this.fill === this.chunkLen) {
       const pcm = this.chunk.buffer;
-      this.port.postMessage({ type: 'chunk', pcm, rms: Math.sqrt(this.sumSq / this.chunkLen), peak: this.peak }, [pcm]);
+      this.port.postMessage({
+        type: 'chunk', pcm, rms: Math.sqrt(this.sumSq / this.chunkLen), peak: this.peak,
+        len: this.chunkLen, end: this.t, tap: this.tap,
+      }, [pcm]);
       this.chunk = new Int16Array(this.chunkLen);
       this.fill = 0;
       this.sumSq = 0;
       this.peak = 0;
+      this.tap = -1;
     }
   }
 
@@ -82,6 +102,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
     const len = input[0].length;
     const chans = input.length;
     for (let j = 0; j < len; j++) {
+      this.t = currentTime + (j + 1) / sampleRate;
       let x = input[0][j];
       if (chans > 1) {
         for (let c = 1; c < chans; c++) x += input[c][j];

@@ -1,0 +1,240 @@
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/pentecost/pentecost"
+	"github.com/pentecost/pentecost/hub"
+	"github.com/pentecost/pentecost/protocol"
+)
+
+// Bus carries a session's audio and events between the nodes that hold its
+// connections. A single node uses an in-memory bus (internal/inmem), a
+// cluster one on Redis (internal/redis); both pass internal/bustest.
+type Bus interface {
+	// Subscribe calls fn with every message sent on topic from now on, by
+	// any node, this one included, until the subscription is cancelled.
+	// Messages of one sender arrive in the order sent. fn runs on the bus's
+	// own goroutine and must not block.
+	Subscribe(ctx context.Context, topic string, fn func(msg []byte)) (Subscription, error)
+	// Send sends msgs in order, in one round trip where the bus allows.
+	Send(ctx context.Context, msgs []Envelope) error
+	// NextSeq is the number the next audio chunk of topic must at least
+	// carry: one past the highest Seq sent on it (serial arithmetic), 0 if
+	// none was.
+	NextSeq(ctx context.Context, topic string) (uint32, error)
+	// Ping reports whether the bus can carry messages now.
+	Ping(ctx context.Context) error
+}
+
+// Subscription is one Subscribe's hold on a topic.
+type Subscription interface {
+	// Cancel stops the deliveries to this subscription's fn. Other
+	// subscriptions to the same topic are not affected.
+	Cancel(ctx context.Context) error
+}
+
+// Envelope is one message for the bus.
+type Envelope struct {
+	Topic string
+	Msg   []byte
+	// Numbered marks an audio chunk numbered Seq: the bus remembers the
+	// highest number sent on the topic (NextSeq), so whichever node numbers
+	// the session's audio next continues above it.
+	Numbered bool
+	Seq      uint32
+}
+
+// Event types on the bus. Every message is [type][origin node: 8 bytes][body].
+const (
+	evAudio    = 'A' // body: 16-byte audio header + chunk, on the audio topic
+	evListener = 'C' // body: a server message for every listener
+	evState    = 'S' // body: stateEvent
+	evEnded    = 'E' // body: endEvent
+	evSpeaker  = 'R' // body: speakerEvent: the speaker attached on the origin node
+	evDetails  = 'L' // body: detailsEvent
+	evPresence = 'P' // body: presenceEvent: listeners came or went
+)
+
+const originLen = 8
+
+type stateEvent struct {
+	Broadcast pentecost.BroadcastState `json:"broadcast"`
+	Status    pentecost.Status         `json:"status"`
+	Message   json.RawMessage          `json:"message"`
+}
+
+type endEvent struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+type speakerEvent struct {
+	Refresh bool `json:"refresh"`
+}
+
+type presenceEvent struct {
+	NewLang bool `json:"newLang,omitempty"`
+}
+
+type detailsEvent struct {
+	SourceLanguage string `json:"sourceLanguage"`
+}
+
+// A session has two topics: its control events, which every node holding
+// any of its connections follows, and its audio, which a node follows while
+// it has listeners or the speaker there.
+func controlTopic(sid string) string { return sid }
+func audioTopic(sid string) string   { return sid + ":audio" }
+
+// message frames a bus message: type, this node's origin, body.
+func (s *Service) message(typ byte, body []byte) []byte {
+	b := make([]byte, 0, 1+originLen+len(body))
+	b = append(b, typ)
+	b = append(b, s.origin[:]...)
+	return append(b, body...)
+}
+
+// emit sends an event about session sid to the other nodes. A failure is
+// logged: the local half of the event has happened, and the nodes that
+// missed it converge through the store (status, ends) or their own timers.
+func (s *Service) emit(sid string, typ byte, v any) {
+	body, ok := v.([]byte)
+	if !ok {
+		var err error
+		if body, err = json.Marshal(v); err != nil {
+			s.log.Error("encode bus event", "err", err)
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.bus.Send(ctx, []Envelope{{Topic: controlTopic(sid), Msg: s.message(typ, body)}}); err != nil {
+		s.log.Warn("bus event not sent", "sessionId", sid, "event", string(typ), "err", err)
+	}
+}
+
+// forwardAudio sends a chunk this node numbered to the nodes with listeners
+// of the session. The chunk is copied: the caller may reuse it.
+func (l *liveSession) forwardAudio(seq uint32, ingest time.Time, chunk []byte) {
+	s := l.s
+	msg := make([]byte, 1+originLen+protocol.AudioHeaderSize+len(chunk))
+	msg[0] = evAudio
+	copy(msg[1:], s.origin[:])
+	protocol.PutAudioHeader(msg[1+originLen:], protocol.KindSource, 0, seq, ingest)
+	copy(msg[1+originLen+protocol.AudioHeaderSize:], chunk)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	err := s.bus.Send(ctx, []Envelope{{Topic: audioTopic(l.id), Msg: msg, Numbered: true, Seq: seq}})
+	cancel()
+	if err != nil && l.busErrs.Add(1)%500 == 1 {
+		s.log.Warn("audio not shared with other nodes", "sessionId", l.id, "err", err)
+	}
+}
+
+// receive handles a message of one of the session's topics. The node's own
+// messages come back too and are skipped.
+func (l *liveSession) receive(msg []byte) {
+	s := l.s
+	if len(msg) < 1+originLen || string(msg[1:1+originLen]) == string(s.origin[:]) {
+		return
+	}
+	body := msg[1+originLen:]
+	switch msg[0] {
+	case evAudio:
+		h, chunk, err := protocol.ParseAudioFrame(body)
+		if err != nil {
+			return
+		}
+		l.room.Deliver(*l.sourceLang.Load(), h.Sequence, h.Ingest, chunk)
+	case evListener:
+		l.room.Broadcast(hub.NewControl(append([]byte(nil), body...)))
+	case evState:
+		var ev stateEvent
+		if json.Unmarshal(body, &ev) != nil {
+			return
+		}
+		l.mu.Lock()
+		rec := l.rec.Clone()
+		rec.Broadcast, rec.Status = ev.Broadcast, ev.Status
+		l.setRecordLocked(rec)
+		m := hub.NewControl(ev.Message)
+		for _, sp := range l.speakers {
+			sp.conn.Queue().Push(m)
+		}
+		l.room.Broadcast(m)
+		l.mu.Unlock()
+	case evEnded:
+		var ev endEvent
+		if json.Unmarshal(body, &ev) != nil {
+			return
+		}
+		if l.finish(ev.Reason, ev.Message) {
+			s.obs.SessionEnded(ev.Reason)
+		}
+		s.drop(l)
+	case evSpeaker:
+		var ev speakerEvent
+		if json.Unmarshal(body, &ev) != nil {
+			return
+		}
+		l.speakerMoved(ev.Refresh)
+	case evPresence:
+		var ev presenceEvent
+		if json.Unmarshal(body, &ev) != nil {
+			return
+		}
+		l.listenersChanged(ev.NewLang)
+	case evDetails:
+		var ev detailsEvent
+		if json.Unmarshal(body, &ev) != nil {
+			return
+		}
+		l.mu.Lock()
+		rec := l.rec.Clone()
+		rec.SourceLanguage = ev.SourceLanguage
+		l.setRecordLocked(rec)
+		l.sourceLang.Store(&ev.SourceLanguage)
+		l.notifySourceLocked(ev.SourceLanguage)
+		l.mu.Unlock()
+	}
+}
+
+// speakerMoved runs when the speaker attached on another node: this node's
+// speaker connections are replaced (or, for a refresh, closed after the
+// overlap), and its grace timer is moot.
+func (l *liveSession) speakerMoved(refresh bool) {
+	l.mu.Lock()
+	if l.graceTimer != nil {
+		l.graceTimer.Stop()
+		l.graceTimer = nil
+	}
+	var replaced []*Speaker
+	for cid, sp := range l.speakers {
+		if refresh {
+			l.s.closeAfterOverlap(sp)
+			continue
+		}
+		sp.active.Store(false)
+		delete(l.speakers, cid)
+		replaced = append(replaced, sp)
+	}
+	// The newest speaker is on another node now: ending ours is no
+	// longer a speaker drop.
+	l.primary = nil
+	l.mu.Unlock()
+	now := l.s.clock.Now()
+	for _, sp := range replaced {
+		send(sp.conn, &protocol.ConnectionReplaced{Header: protocol.H(protocol.TypeConnectionReplaced, now), SessionID: l.id})
+		sp.conn.Close(1000, "connectionReplaced")
+	}
+	l.updateAudioSubscription()
+}
+
+// toListenersLocked sends m to this session's listeners on every node.
+func (l *liveSession) toListenersLocked(m protocol.Message) {
+	b := protocol.Marshal(m)
+	l.room.Broadcast(hub.NewControl(b))
+	l.s.emit(l.id, evListener, b)
+}

@@ -1,0 +1,215 @@
+package sessions_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pentecost/pentecost"
+	"github.com/pentecost/pentecost/protocol"
+	"github.com/pentecost/pentecost/sessions"
+)
+
+// Two nodes behave as one server: audio, counts, controls, details and
+// ends cross the bus; the cap counts both nodes' listeners.
+func TestTwoNodesAreOneServer(t *testing.T) {
+	w := newWorld(t, func(c *sessions.Config) { c.MaxListeners = 3 })
+	a, b := w.node(), w.node()
+	rec := a.create("alice")
+	sp, spc := a.speak(rec.ID, "alice", false)
+	_, la, _ := a.listen(rec.ID, "en")
+	hb, lb, info := b.listen(rec.ID, "es")
+	if info.ListenerCount != 2 || !info.SpeakerConnected {
+		t.Fatalf("join on B: %+v", info)
+	}
+	spc.expect(protocol.TypeSessionStatus) // B's new language reached A
+	for i := 0; i < 3; i++ {
+		sp.Audio([]byte{byte(i)})
+		ma, mb := la.audio(), lb.audio()
+		if ma.audio.Sequence != uint32(i) || mb.audio.Sequence != uint32(i) || !mb.audio.Ingest.Equal(ma.audio.Ingest) {
+			t.Fatalf("chunk %d: A %+v, B %+v", i, ma.audio, mb.audio)
+		}
+	}
+	for _, n := range []*node{a, b} {
+		v, err := n.Get(ctx, rec.ID)
+		if err != nil || v.ListenerCount != 2 || !v.SpeakerConnected {
+			t.Fatalf("view: %+v %v", v, err)
+		}
+	}
+	b.listen(rec.ID, "fr")
+	_, _, err := a.JoinListener(ctx, newConn(t), sessions.JoinParams{SessionID: rec.ID, TargetLanguage: "de"})
+	wantCode(t, "over the cap across nodes", err, pentecost.ErrSessionFull)
+
+	// A control on A reaches B's listeners; a PATCH on B reaches A's speaker.
+	if err := sp.Control(ctx, &protocol.ClientMessage{Action: protocol.ActPauseBroadcast}); err != nil {
+		t.Fatal(err)
+	}
+	lb.expect(protocol.TypeBroadcastPaused)
+	if _, err := b.Patch(ctx, rec.ID, "alice", sessions.PatchParams{Status: ptr("active"), SourceLanguage: ptr("es")}); err != nil {
+		t.Fatal(err)
+	}
+	spc.expect(protocol.TypeBroadcastResumed)
+	if m := la.expect(protocol.TypeLanguageChanged); m.str("sourceLanguage") != "es" || m.flag("translated") {
+		t.Fatalf("source change on A: %v", m.json)
+	}
+	sp.Audio([]byte("resumed"))
+	if m := lb.audio(); string(m.chunk) != "resumed" {
+		t.Fatalf("%q", m.chunk)
+	}
+	// B's listener leaves: A's speaker sees the count fall.
+	hb.Leave()
+	eventually(t, "count after B's leave", func() bool { return sp.Listeners() == 2 })
+
+	// DELETE on B ends it everywhere.
+	if err := b.Delete(ctx, rec.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*fakeConn{spc, la} {
+		if m := c.expect(protocol.TypeSessionEnded); m.str("reason") != pentecost.EndDeleted {
+			t.Fatalf("%v", m.json)
+		}
+		c.awaitClose()
+	}
+	eventually(t, "end observed on A", func() bool { return a.obs.count("ended:deleted") == 1 })
+}
+
+// The speaker moving to another node replaces its old connection there,
+// and the sequence continues above every number used.
+func TestSpeakerMovesBetweenNodes(t *testing.T) {
+	w := newWorld(t, nil)
+	a, b, c := w.node(), w.node(), w.node()
+	rec := a.create("alice")
+	sp, spc := a.speak(rec.ID, "alice", false)
+	_, li, _ := c.listen(rec.ID, "es")
+	for i := 0; i < 3; i++ {
+		sp.Audio([]byte{byte(i)})
+		li.audio()
+	}
+	moved, _ := b.speak(rec.ID, "alice", false)
+	spc.expect(protocol.TypeConnectionReplaced)
+	spc.awaitClose()
+	sp.Leave()
+	li.none(protocol.TypeSpeakerDisconnected)
+	moved.Audio([]byte{3})
+	if m := li.audio(); m.audio.Sequence != 3 {
+		t.Fatalf("after the move: seq %d, want 3", m.audio.Sequence)
+	}
+	// A refresh back to A: B's connection is closed after the overlap.
+	back, _ := a.speak(rec.ID, "alice", true)
+	back.Audio([]byte{4})
+	if m := li.audio(); m.audio.Sequence != 4 {
+		t.Fatalf("after the refresh: seq %d, want 4", m.audio.Sequence)
+	}
+	if got := w.record(rec.ID); got.SpeakerNode != a.presence.Node() {
+		t.Fatalf("speaker node %s", got.SpeakerNode)
+	}
+}
+
+// When the speaker's node dies, another node's sweeper starts the grace and
+// tells the listeners; the speaker may come back anywhere.
+func TestDeadSpeakerNodeIsAdopted(t *testing.T) {
+	w := newWorld(t, nil)
+	a, b := w.node(), w.node()
+	rec := a.create("alice")
+	a.speak(rec.ID, "alice", false)
+	_, lb, _ := b.listen(rec.ID, "es")
+	a.presence.Stop() // A crashes
+	b.Sweep(ctx)
+	if m := lb.expect(protocol.TypeSpeakerDisconnected); m.num("graceSeconds") != 60 {
+		t.Fatalf("%v", m.json)
+	}
+	if got := w.record(rec.ID); !got.GraceUntil.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("grace %v", got.GraceUntil)
+	}
+	b.Sweep(ctx) // once is enough
+	lb.none(protocol.TypeSpeakerDisconnected)
+	w.clock.Advance(time.Minute)
+	if m := lb.expect(protocol.TypeSessionEnded); m.str("reason") != pentecost.EndSpeakerTimeout {
+		t.Fatalf("%v", m.json)
+	}
+}
+
+// A node that restarts takes its sessions up again: a speaker that was
+// attached gets a full grace from the restart, listeners may re-join, and
+// the sequence continues from the number saved at the shutdown.
+func TestRestartResumes(t *testing.T) {
+	w := newWorld(t, nil)
+	a := w.node()
+	rec := a.create("alice")
+	waiting := a.create("bob") // never attached: taken up too
+	sp, _ := a.speak(rec.ID, "alice", false)
+	_, li, _ := a.listen(rec.ID, "en")
+	for i := 0; i < 3; i++ {
+		sp.Audio([]byte{byte(i)})
+		li.audio()
+	}
+	a.BeginShutdown()
+	sp.Leave()
+	a.Close()
+	a.presence.Stop()
+	if got := w.record(rec.ID); got.NextSeq != 3 || !got.SpeakerLive || !got.GraceUntil.IsZero() {
+		t.Fatalf("record at shutdown: %+v", got)
+	}
+
+	w.clock.Advance(50 * time.Second)
+	b := w.node()
+	if st := b.Stats(); st.Sessions != 2 {
+		t.Fatalf("resumed %d sessions", st.Sessions)
+	}
+	if got := w.record(rec.ID); !got.GraceUntil.Equal(t0.Add(110 * time.Second)) {
+		t.Fatalf("grace after the restart: %v", got.GraceUntil)
+	}
+	_, li2, info := b.listen(rec.ID, "en")
+	if info.SpeakerConnected {
+		t.Fatal("no speaker yet")
+	}
+	sp2, _ := b.speak(rec.ID, "alice", false)
+	li2.expect(protocol.TypeSpeakerReconnected)
+	sp2.Audio([]byte("after restart"))
+	if m := li2.audio(); m.audio.Sequence != 3 {
+		t.Fatalf("seq %d, want 3", m.audio.Sequence)
+	}
+	if v, err := b.Get(ctx, waiting.ID); err != nil || v.Status != pentecost.StatusActive {
+		t.Fatalf("the waiting session: %+v %v", v, err)
+	}
+}
+
+// The node re-asserts its true listener counts, repairing what a lost Leave
+// left behind.
+func TestReassertRepairsCounts(t *testing.T) {
+	w := newWorld(t, func(c *sessions.Config) { c.ReassertInterval = time.Second })
+	a := w.node()
+	rec := a.create("alice")
+	a.listen(rec.ID, "es")
+	// A stale count, as a lost Leave leaves it.
+	if _, err := a.presence.Join(ctx, rec.ID, "fr", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := a.Get(ctx, rec.ID); v.ListenerCount != 2 {
+		t.Fatalf("before: %d", v.ListenerCount)
+	}
+	w.clock.Advance(time.Second)
+	eventually(t, "counts repaired", func() bool {
+		v, _ := a.Get(ctx, rec.ID)
+		return v.ListenerCount == 1 && v.LanguageDistribution["fr"] == 0
+	})
+}
+
+// Stats count this node's sessions, speakers and listeners.
+func TestStats(t *testing.T) {
+	n := newWorld(t, nil).node()
+	rec := n.create("alice")
+	n.speak(rec.ID, "alice", false)
+	n.listen(rec.ID, "es")
+	n.listen(rec.ID, "es")
+	n.listen(rec.ID, "fr")
+	st := n.Stats()
+	if st.Sessions != 1 || st.SpeakerConnections != 1 || st.Listeners != 3 || st.ListenersByLang["es"] != 2 {
+		t.Fatalf("%+v", st)
+	}
+	if n.Config().MaxListeners != 500 || n.Clock() != n.w.clock {
+		t.Fatal("accessors")
+	}
+	if !n.ExpiresAt(n.w.record(rec.ID)).Equal(t0.Add(24 * time.Hour)) {
+		t.Fatal("expiresAt")
+	}
+}

@@ -1,0 +1,121 @@
+package browsertest
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"net/url"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/pentecost/pentecost/client"
+)
+
+// goSpeaker broadcasts a 440 Hz tone from a Go client (as `pentecost speak`
+// does), 40 ms chunks in real time, until the test ends. It returns the
+// session ID.
+func goSpeaker(t *testing.T, n *node) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	q := url.Values{"action": {"createSession"}, "sourceLanguage": {"en"}, "token": {n.token("pastor")}}
+	c, err := client.Dial(ctx, "ws://"+n.addr+"/ws?"+q.Encode(), client.DialOptions{})
+	if err != nil {
+		cancel()
+		t.Fatalf("speaker: %v", err)
+	}
+	ev, err := c.Expect(ctx, "sessionCreated")
+	if err != nil {
+		cancel()
+		t.Fatalf("speaker: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(40 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			b := make([]byte, 1280)
+			for k := 0; k < 640; k++ {
+				v := 0.5 * math.Sin(2*math.Pi*440*float64(i*640+k)/16000)
+				binary.LittleEndian.PutUint16(b[2*k:], uint16(int16(v*32767)))
+			}
+			if c.SendBinary(ctx, b) != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		c.CloseNow()
+	})
+	return ev.String("sessionId")
+}
+
+// TestBrowserWebKit runs the listener app in Safari's engine (WebKitGTK):
+// on localhost (a secure context: the AudioWorklet path) and on a
+// non-secure origin at phone size (http://pentecost.test:PORT, reached
+// through a loopback proxy instead of a hosts-file entry: the scheduled
+// path), playing a Go speaker's tone both times; and the jitter buffer's
+// simulation, as in Chromium.
+func TestBrowserWebKit(t *testing.T) {
+	n := startNode(t, "127.0.0.1:0", t.TempDir(), nil)
+	wk := newWebKit(t, loopbackProxy(t, n))
+	id := goSpeaker(t, n)
+	wk.call("POST", "/window/rect", map[string]int{"width": phone.widthPx(), "height": phone.heightPx()}, nil)
+
+	for _, c := range []struct {
+		base   string
+		secure bool
+		path   string
+	}{
+		{n.url, true, "worklet"},
+		{roomURL(n), false, "scheduled"},
+	} {
+		wk.navigate(c.base + "/listen/" + id)
+		wk.waitStats("the app", 10*time.Second, func(s stats) bool { return s["ready"] == true })
+		if got := wdExec[bool](wk, "return window.isSecureContext"); got != c.secure {
+			t.Fatalf("%s: isSecureContext %v, want %v", c.base, got, c.secure)
+		}
+		wk.click("#listen")
+		s := wk.waitStats("audio played", 20*time.Second, func(s stats) bool {
+			return s.str("state") == "live" && s.num("samplesPlayed") >= 8000 && s.num("playedPeak") > 0.01
+		})
+		if s.str("path") != c.path {
+			t.Errorf("%s: playback path %q, want %q", c.base, s.str("path"), c.path)
+		}
+		if v := wdExec[[]string](wk, "return (window.pentecostStats.cspViolations || [])"); len(v) > 0 {
+			t.Errorf("%s: the CSP blocked %v", c.base, v)
+		}
+		t.Logf("WebKit, %s: %s path, delay %v ms, underruns %v", c.base, s.str("path"), s["delayMs"], s["underruns"])
+	}
+
+	var pts []jitterPoint
+	wk.call("POST", "/execute/async", map[string]any{
+		"script": fmt.Sprintf("const done = arguments[arguments.length - 1]; (%s)(false).then(done, (e) => done(String(e)));", jitterSim),
+		"args":   []any{},
+	}, &pts)
+	if len(pts) < 20 || pts[len(pts)-1].Target > 120 {
+		t.Errorf("WebKit: the jitter buffer's simulation ended at %+v", pts[len(pts)-1:])
+	}
+}
+
+// TestBrowserFirefox says why Firefox is not driven: there is no
+// geckodriver here, and Firefox's own WebDriver BiDi (over
+// --remote-debugging-port) would need a second protocol client in this
+// package. Chromium and WebKitGTK cover the engines phones run.
+func TestBrowserFirefox(t *testing.T) {
+	for _, name := range []string{"firefox-esr", "firefox"} {
+		if p, err := exec.LookPath(name); err == nil {
+			t.Skipf("engine: Firefox (%s) is installed, but not driven: no geckodriver, and no WebDriver BiDi client in this suite", p)
+		}
+	}
+	t.Skip("engine: Firefox is not installed")
+}
