@@ -127,7 +127,7 @@ func TestRoomServedLanguageSkipsSource(t *testing.T) {
 	if es.Queue.Len() != 0 || en.Queue.Len() != 1 {
 		t.Fatalf("served language got source audio: es %d en %d", es.Queue.Len(), en.Queue.Len())
 	}
-	seq, n := r.PublishTranslated("es", []byte("y"), time.Now())
+	seq, n := r.PublishTranslated("es", protocol.CodecPCM16, []byte("y"), time.Now())
 	if seq != 0 || n != 1 {
 		t.Fatalf("translated: seq %d n %d", seq, n)
 	}

@@ -40,6 +40,10 @@ type Options struct {
 	// Languages are the target languages this processor serves; empty
 	// serves every language.
 	Languages []string
+	// Codec is the codec to take the sessions' audio in and publish
+	// translations in (docs/protocol.md 7.4): "pcm16" (the server's
+	// default) or "opus"; each Stream's Format says what a session gives.
+	Codec string
 	// Translator makes the workers.
 	Translator Translator
 
@@ -368,6 +372,9 @@ func (e *Engine) dial(ctx context.Context) (*link, error) {
 	q := url.Values{"action": {protocol.ActAttachProcessor}, "token": {tok}}
 	if len(e.o.Languages) > 0 {
 		q.Set("languages", strings.Join(e.o.Languages, ","))
+	}
+	if e.o.Codec != "" {
+		q.Set("codec", e.o.Codec)
 	}
 	u, err := client.WSURL(e.o.Server, q)
 	if err != nil {

@@ -21,7 +21,7 @@ const SampleRate = 16000
 // DefaultPacketMs is a session's packet duration when it does not choose
 // one. Provisional: to be settled by the measurements in
 // docs/benchmarks.md ("to be measured").
-const DefaultPacketMs = 60
+const DefaultPacketMs = pentecost.DefaultPacketMs
 
 // PacketDurations are the packetMs values a session may choose.
 var PacketDurations = []int{20, 40, 60}

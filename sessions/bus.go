@@ -56,6 +56,9 @@ const (
 	evSpeaker  = 'R' // body: speakerEvent: the speaker attached on the origin node
 	evDetails  = 'L' // body: detailsEvent
 	evPresence = 'P' // body: presenceEvent: listeners came or went
+	// evConverted, on the audio topic: 16-byte audio header + an Opus packet
+	// encoded from a pcm16 source on the speaker's node (codec.go).
+	evConverted = 'O'
 )
 
 const originLen = 8
@@ -147,7 +150,17 @@ func (l *liveSession) receive(msg []byte) {
 		if err != nil {
 			return
 		}
-		l.room.Deliver(*l.sourceLang.Load(), h.Sequence, h.Ingest, chunk)
+		src := *l.sourceLang.Load()
+		l.room.Deliver(src, h.Sequence, h.Ingest, chunk)
+		l.convertSource(src, h.Sequence, h.Ingest, chunk, false)
+	case evConverted:
+		h, packet, err := protocol.ParseAudioFrame(body)
+		if err != nil {
+			return
+		}
+		// Numbering continues here above it if the speaker comes here.
+		l.room.RaiseSeq(hub.ConvertedStream(protocol.CodecOpus, ""), h.Sequence+1)
+		l.room.DeliverConverted(*l.sourceLang.Load(), protocol.CodecOpus, h.Sequence, h.Ingest, packet)
 	case evListener:
 		l.room.Broadcast(hub.NewControl(append([]byte(nil), body...)))
 	case evState:

@@ -28,6 +28,14 @@ type liveSession struct {
 	gated      atomic.Bool // paused or muted: chunks are dropped
 	sourceLang atomic.Pointer[string]
 	format     string
+	packetMs   int
+
+	// Conversions between codecs (codec.go): one converter per stream and
+	// codec it arrives in, and whether other nodes have listeners (who may
+	// want Opus encoded here).
+	convMu          sync.Mutex
+	conv            map[string]*converter
+	remoteListeners atomic.Bool
 
 	mu  sync.Mutex
 	rec *pentecost.Session
@@ -87,6 +95,8 @@ func (s *Service) newLiveLocked(rec *pentecost.Session) *liveSession {
 		speakers:         make(map[string]*Speaker),
 		listeners:        make(map[string]*Listener),
 		format:           rec.AudioFormat,
+		packetMs:         rec.PacketDuration(),
+		conv:             map[string]*converter{},
 		streamID:         s.allocStreamLocked(),
 		assign:           map[string]*Processor{},
 		translatedFrames: map[string]uint32{},
@@ -434,6 +444,11 @@ func (l *liveSession) listenersChanged(newLang bool) {
 	defer l.mu.Unlock()
 	if l.ended {
 		return
+	}
+	if total, _ := l.counts(); total > l.room.Count() {
+		l.remoteListeners.Store(true)
+	} else {
+		l.remoteListeners.Store(false)
 	}
 	if newLang {
 		l.pushStatusLocked(protocol.StatusNewLanguage)

@@ -23,6 +23,7 @@ type Processor struct {
 	s     *Service
 	conn  Conn
 	langs map[string]bool // nil: every language
+	codec string          // what it asked for: the codec it takes and publishes
 
 	mu       sync.Mutex
 	assigned map[string][]string // session ID → languages it serves there
@@ -59,8 +60,13 @@ func ParseLanguageFilter(list string) (map[string]bool, error) {
 
 // AttachProcessor registers a processor connection. It is told about every
 // live session (sessionStarted) and is given the languages it should serve.
-func (s *Service) AttachProcessor(_ context.Context, c Conn, langs map[string]bool) *Processor {
-	p := &Processor{s: s, conn: c, langs: langs, assigned: map[string][]string{}}
+// codec is what it asked to take and publish (empty: pcm16); each
+// sessionStarted says what it gets in that session (docs/protocol.md 7.4).
+func (s *Service) AttachProcessor(_ context.Context, c Conn, langs map[string]bool, codec string) *Processor {
+	if codec == "" {
+		codec = protocol.CodecPCM16
+	}
+	p := &Processor{s: s, conn: c, langs: langs, codec: codec, assigned: map[string][]string{}}
 	s.procMu.Lock()
 	s.procs = append(s.procs, p)
 	s.procMu.Unlock()
@@ -69,11 +75,12 @@ func (s *Service) AttachProcessor(_ context.Context, c Conn, langs map[string]bo
 		Header:       protocol.H(protocol.TypeProcessorAttached, now),
 		ConnectionID: c.ID(),
 		Languages:    p.Languages(),
+		Codec:        codec,
 	})
 	for _, l := range s.held() {
 		l.mu.Lock()
 		if !l.ended {
-			send(c, l.sessionStartedLocked())
+			send(c, l.sessionStartedLocked(l.codecFor(codec)))
 		}
 		l.mu.Unlock()
 		l.rebalance("")
@@ -109,23 +116,32 @@ func (s *Service) processorCount() int {
 	return len(s.procs)
 }
 
-func (l *liveSession) sessionStartedLocked() *protocol.SessionStarted {
+// sessionStartedLocked announces the session to a processor that gets its
+// audio in codec.
+func (l *liveSession) sessionStartedLocked(codec string) *protocol.SessionStarted {
 	return &protocol.SessionStarted{
 		Header:         protocol.H(protocol.TypeSessionStarted, l.s.clock.Now()),
 		SessionID:      l.id,
 		StreamID:       l.streamID,
 		SourceLanguage: *l.sourceLang.Load(),
-		AudioFormat:    l.format,
+		AudioFormat:    codec,
+		SampleRate:     protocol.SampleRate,
+		PacketMs:       l.packetMs,
 	}
 }
 
-// announceLocked tells every processor a session is live.
+// announceLocked tells every processor a session is live, marshalled once
+// per codec.
 func (l *liveSession) announceLocked() {
-	msg := hub.NewControl(protocol.Marshal(l.sessionStartedLocked()))
+	msgs := map[string]*hub.Message{}
 	l.s.procMu.Lock()
 	defer l.s.procMu.Unlock()
 	for _, p := range l.s.procs {
-		p.conn.Queue().Push(msg)
+		codec := l.codecFor(p.codec)
+		if msgs[codec] == nil {
+			msgs[codec] = hub.NewControl(protocol.Marshal(l.sessionStartedLocked(codec)))
+		}
+		p.conn.Queue().Push(msgs[codec])
 	}
 }
 
@@ -216,7 +232,7 @@ func (l *liveSession) rebalance(joining string) {
 	for lang := range next {
 		l.room.SetServed(lang, true)
 	}
-	var taps []*hub.Queue
+	var taps []hub.Tap
 	for _, p := range procs {
 		langs := l.langsOfLocked(p)
 		p.mu.Lock()
@@ -224,7 +240,7 @@ func (l *liveSession) rebalance(joining string) {
 			delete(p.assigned, l.id)
 		} else {
 			p.assigned[l.id] = langs
-			taps = append(taps, p.conn.Queue())
+			taps = append(taps, hub.Tap{Queue: p.conn.Queue(), Codec: l.codecFor(p.codec)})
 		}
 		p.mu.Unlock()
 	}
@@ -334,11 +350,16 @@ func (p *Processor) PublishAudio(sessionID string, streamID uint16, byStream boo
 	if lang == *l.sourceLang.Load() {
 		return pentecost.Invalid("targetLanguage", "the source language is not translated")
 	}
+	codec := l.codecFor(p.codec)
+	if err := checkChunk(codec, chunk); err != nil {
+		return err
+	}
 	if l.gated.Load() {
 		return nil
 	}
 	now := l.s.clock.Now()
-	l.room.PublishTranslated(lang, chunk, now)
+	seq, _ := l.room.PublishTranslated(lang, codec, chunk, now)
+	l.convertTranslated(lang, codec, seq, now, chunk)
 	if d, ok := l.processingLag(lang, now); ok {
 		l.s.obs.ProcessingLag(lang, d)
 	}
