@@ -117,24 +117,33 @@ func TestPCMOnlySkipsBadPackets(t *testing.T) {
 	}
 }
 
-// End to end through a server: a speaker sends Opus, the Spanish listener
-// hears the tone of "es" as Opus.
+// End to end through a server: a speaker sends Opus and the Spanish
+// listener hears the tone of "es" as Opus, whether the processor takes pcm16
+// (the server decodes and encodes) or Opus (PCMOnly does, in the processor).
 func TestToneOpusSessionEndToEnd(t *testing.T) {
-	n := testserver.Start(t, nil)
-	e := startEngine(t, n, &Tone{}, nil)
-	sp, sid := speaker(t, n, "opus")
-	es, _ := listener(t, n, sid, "es")
-	e.rec.wait(t, 0, "languages es", langsAre(e.conn, sid, "es"))
-	var got [][]byte
-	for _, p := range opusPackets(t, 20) {
-		send(t, sp, p)
-	}
-	for len(got) < 50 {
-		f := nextTranslated(t, es, nil)
-		got = append(got, bytes.Clone(f.Chunk))
-	}
-	if f, want := frequency(t, got), ToneFrequency("es"); math.Abs(f-want) > want*0.03 {
-		t.Fatalf("the Spanish listener hears %.0f Hz, want %.0f", f, want)
+	for _, codec := range []string{"pcm16", "opus"} {
+		t.Run(codec, func(t *testing.T) {
+			n := testserver.Start(t, nil)
+			e := startEngine(t, n, &Tone{}, func(o *Options) { o.Codec = codec })
+			sp, sid := speaker(t, n, "opus")
+			es := dial(t, n, "sessionId", sid, "targetLanguage", "es", "codec", "opus")
+			expect(t, es, "sessionJoined")
+			e.rec.wait(t, 0, "languages es", langsAre(e.conn, sid, "es"))
+			var got [][]byte
+			for _, p := range opusPackets(t, 20) {
+				send(t, sp, p)
+			}
+			for len(got) < 15 {
+				f := nextTranslated(t, es, nil)
+				if _, err := opus.ParsePacket(f.Chunk); err != nil {
+					t.Fatalf("the listener got a chunk that is not an Opus packet: %v", err)
+				}
+				got = append(got, bytes.Clone(f.Chunk))
+			}
+			if f, want := frequency(t, got), ToneFrequency("es"); math.Abs(f-want) > want*0.03 {
+				t.Fatalf("the Spanish listener hears %.0f Hz, want %.0f", f, want)
+			}
+		})
 	}
 }
 
