@@ -55,6 +55,7 @@ func DefaultConfig() Config {
 		SweepInterval:    time.Minute,
 		ReassertInterval: 2500 * time.Millisecond,
 		SessionsPerHour:  50,
+		Transcode:        true,
 	}
 }
 
