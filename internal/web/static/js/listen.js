@@ -9,6 +9,10 @@ import { Player, audioSupported } from './player/player.js';
 import { createDecoder, canDecode, PCM_RATE } from './player/decode.js';
 import { mediaSession, playbackState, clearMediaSession, screenWake, wakeLockSupported } from './background.js';
 
+// The codec to ask for: Opus (about 30 kbit/s instead of 262) when this
+// browser can decode it, WebCodecs or WASM; docs/webapps.md.
+const WANT_CODEC = canDecode('opus') ? 'opus' : 'pcm16';
+
 const LANG_KEY = 'pentecost.listenLanguage';
 const LOW_DELAY_KEY = 'pentecost.lowDelay';
 const CAPTION_SIZE_KEY = 'pentecost.captionSize';
@@ -56,6 +60,9 @@ const S = stats({
   audioElement: false, // sound goes through the <audio> element
   audioElementPlaying: false,
   translatedLanguages: [], // from GET /sessions/{id}
+  codec: '', // what the server sends: sessionJoined's codec
+  decoder: '', // how it is decoded: 'pcm16', 'webcodecs' or 'wasm'
+  bytesReceived: 0, // audio bytes received (payloads, headers included)
 });
 
 const el = {
@@ -230,6 +237,7 @@ el.volume.addEventListener('input', applyVolume);
 function onAudio(buf) {
   if (buf.byteLength < 16) return;
   const arrival = performance.now();
+  S.bytesReceived += buf.byteLength;
   const dv = new DataView(buf);
   if (dv.getUint8(0) !== 1) return;
   const kind = dv.getUint8(1);
@@ -270,6 +278,7 @@ function onAudio(buf) {
   setUntranslated(kind === 0 && S.targetLanguage !== S.sourceLanguage);
   if (userPaused || !decoder || !player) return;
   decoder.decode(buf, 16, { gap, arrival });
+  S.decoder = decoder.kind;
 }
 
 // setUntranslated follows the stream's kind. Falling back to the original
@@ -442,7 +451,7 @@ function start(id, lang) {
 function connect() {
   clearTimeout(reconnectTimer);
   reconnectTimer = 0;
-  const ws = new WebSocket(wsURL({ sessionId: S.sessionId, targetLanguage: S.targetLanguage }));
+  const ws = new WebSocket(wsURL({ sessionId: S.sessionId, targetLanguage: S.targetLanguage, codec: WANT_CODEC }));
   ws.binaryType = 'arraybuffer';
   active = { ws, id: '', joined: false };
   wire(ws);
@@ -478,13 +487,17 @@ function onMessage(ws, m) {
       speakerConnected = m.speakerConnected !== false;
       if (speakerConnected) speakerSeen = true;
       setUntranslated(m.translated === false && S.targetLanguage !== S.sourceLanguage);
-      audioFormat = m.audioFormat || 'pcm16';
+      // The codec this connection receives: the one asked for, or what the
+      // server can send (a server without Opus relays the session's own).
+      audioFormat = m.codec || m.audioFormat || 'pcm16';
+      S.codec = audioFormat;
       if (!canDecode(audioFormat)) {
         fatal = 'error';
         fatalDetail = i18n.t('lFormat', { format: audioFormat });
         ws.close(1000);
       } else {
         newDecoder(audioFormat);
+        S.decoder = decoder ? decoder.kind : '';
       }
       // The server does not remember a pause across connections.
       if (userPaused) sendJSON(ws, { action: 'pausePlayback' });
@@ -618,7 +631,7 @@ function startRefresh() {
   if (pending || !active || !active.joined) return;
   const ws = new WebSocket(wsURL({
     action: 'refreshConnection', sessionId: S.sessionId, role: 'listener',
-    targetLanguage: S.targetLanguage, previousConnectionId: active.id,
+    targetLanguage: S.targetLanguage, previousConnectionId: active.id, codec: WANT_CODEC,
   }));
   ws.binaryType = 'arraybuffer';
   pending = { ws };
