@@ -70,9 +70,13 @@ type Session struct {
 	// SpeakerLive records that a speaker connection was attached when the
 	// record was last written, so a restarted node knows to start the grace.
 	SpeakerLive bool `json:"speakerLive,omitempty"`
-	// SpeakerNode is the node holding the speaker's connection (cluster
-	// mode), so the others can tell when it dies.
+	// SpeakerNode is the node that holds the session: its speaker's, or
+	// before the first attach its creator's, so the others can tell when it
+	// dies.
 	SpeakerNode string `json:"speakerNode,omitempty"`
+	// SpeakerEpoch counts the speaker's attachments; each node's news of
+	// one carries it, so a node ignores news older than what it knows.
+	SpeakerEpoch uint64 `json:"speakerEpoch,omitempty"`
 	// GraceUntil is set while the speaker is away after an unexpected
 	// drop: the session ends then unless the speaker is back.
 	GraceUntil time.Time `json:"graceUntil,omitzero"`

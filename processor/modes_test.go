@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // fakeOutput records what a worker publishes.
@@ -339,4 +341,23 @@ func TestExecPacesOutput(t *testing.T) {
 	}
 	cancel()
 	_ = w.Close()
+}
+
+func TestCaptionTextFitsTheServerLimit(t *testing.T) {
+	for _, in := range []string{
+		strings.Repeat("\xff", 3000),      // each bad byte would encode as 3
+		strings.Repeat("é", 1500),         // cut on a rune boundary
+		"a" + strings.Repeat("\xff", 999), // 1000 bytes, 2998 once encoded
+	} {
+		got := captionText(in)
+		b, err := json.Marshal(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back string
+		_ = json.Unmarshal(b, &back)
+		if len(back) > maxCaptionBytes || !utf8.ValidString(got) {
+			t.Errorf("caption of %d bytes arrives as %d bytes (limit %d)", len(in), len(back), maxCaptionBytes)
+		}
+	}
 }

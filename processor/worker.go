@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -253,7 +254,7 @@ func (o *output) caption(lang, text string, final bool) {
 		Action:         protocol.ActPublishCaption,
 		SessionID:      o.w.k.session,
 		TargetLanguage: lang,
-		Text:           pentecost.Truncate(text, maxCaptionBytes),
+		Text:           captionText(text),
 		Final:          final,
 	})
 	if err != nil {
@@ -264,3 +265,10 @@ func (o *output) caption(lang, text string, final bool) {
 }
 
 func (o *output) Logf(format string, args ...any) { o.w.logf(format, args...) }
+
+// captionText fits text to the server's caption limit. Invalid UTF-8 is
+// replaced first: JSON encoding would turn each bad byte into a 3-byte
+// U+FFFD, pushing a text cut to the limit over it.
+func captionText(text string) string {
+	return pentecost.Truncate(strings.ToValidUTF8(text, "\uFFFD"), maxCaptionBytes)
+}

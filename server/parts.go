@@ -66,6 +66,7 @@ func (s *Server) openLocal(cfg Config, o Options) (*shared, error) {
 
 // openRedis opens a cluster node's parts on the Redis at cfg.RedisURL.
 func (s *Server) openRedis(ctx context.Context, cfg Config) (*shared, error) {
+	redis.LogTo(s.log)
 	c, err := redis.Open(ctx, cfg.RedisURL, cfg.RedisPrefix)
 	if err != nil {
 		return nil, err

@@ -136,6 +136,9 @@ func (s *Server) build(ctx context.Context, o Options) error {
 		Observer: s.Metrics,
 		Bus:      sh.bus,
 		Presence: sh.presence,
+		// Redis keys expire on real time: the shared state is re-asserted
+		// on it too.
+		SharedStateClock: clockwork.NewRealClock(),
 	})
 	if err := s.Sessions.Start(ctx); err != nil {
 		return err

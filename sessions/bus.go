@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 
@@ -75,7 +76,8 @@ type endEvent struct {
 }
 
 type speakerEvent struct {
-	Refresh bool `json:"refresh"`
+	Refresh bool   `json:"refresh"`
+	Epoch   uint64 `json:"epoch,omitempty"` // the record's SpeakerEpoch after the attach
 }
 
 type presenceEvent struct {
@@ -100,8 +102,9 @@ func (s *Service) message(typ byte, body []byte) []byte {
 	return append(b, body...)
 }
 
-// emit sends an event about session sid to the other nodes. A failure is
-// logged: the local half of the event has happened, and the nodes that
+// emit sends an event about session sid to the other nodes, through the
+// forwarder: it never waits. An event the bus cannot carry is counted and
+// dropped: the local half of the event has happened, and the nodes that
 // missed it converge through the store (status, ends) or their own timers.
 func (s *Service) emit(sid string, typ byte, v any) {
 	body, ok := v.([]byte)
@@ -112,15 +115,12 @@ func (s *Service) emit(sid string, typ byte, v any) {
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := s.bus.Send(ctx, []Envelope{{Topic: controlTopic(sid), Msg: s.message(typ, body)}}); err != nil {
-		s.log.Warn("bus event not sent", "sessionId", sid, "event", string(typ), "err", err)
-	}
+	s.fwd.push(Envelope{Topic: controlTopic(sid), Msg: s.message(typ, body)})
 }
 
-// forwardAudio sends a chunk this node numbered to the nodes with listeners
-// of the session. The chunk is copied: the caller may reuse it.
+// forwardAudio hands a chunk this node numbered to the forwarder, for the
+// nodes with listeners of the session. It never waits; the chunk is copied,
+// so the caller may reuse it.
 func (l *liveSession) forwardAudio(seq uint32, ingest time.Time, chunk []byte) {
 	s := l.s
 	msg := make([]byte, 1+originLen+protocol.AudioHeaderSize+len(chunk))
@@ -128,12 +128,7 @@ func (l *liveSession) forwardAudio(seq uint32, ingest time.Time, chunk []byte) {
 	copy(msg[1:], s.origin[:])
 	protocol.PutAudioHeader(msg[1+originLen:], protocol.KindSource, 0, seq, ingest)
 	copy(msg[1+originLen+protocol.AudioHeaderSize:], chunk)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	err := s.bus.Send(ctx, []Envelope{{Topic: audioTopic(l.id), Msg: msg, Numbered: true, Seq: seq}})
-	cancel()
-	if err != nil && l.busErrs.Add(1)%500 == 1 {
-		s.log.Warn("audio not shared with other nodes", "sessionId", l.id, "err", err)
-	}
+	s.fwd.push(Envelope{Topic: audioTopic(l.id), Msg: msg, Numbered: true, Seq: seq})
 }
 
 // receive handles a message of one of the session's topics. The node's own
@@ -150,6 +145,7 @@ func (l *liveSession) receive(msg []byte) {
 		if err != nil {
 			return
 		}
+		l.noteBusSeq(h.Sequence)
 		src := *l.sourceLang.Load()
 		l.room.Deliver(src, h.Sequence, h.Ingest, chunk)
 		l.convertSource(src, h.Sequence, h.Ingest, chunk, false)
@@ -192,7 +188,7 @@ func (l *liveSession) receive(msg []byte) {
 		if json.Unmarshal(body, &ev) != nil {
 			return
 		}
-		l.speakerMoved(ev.Refresh)
+		l.speakerMoved(hex.EncodeToString(msg[1:1+originLen]), ev)
 	case evPresence:
 		var ev presenceEvent
 		if json.Unmarshal(body, &ev) != nil {
@@ -214,11 +210,49 @@ func (l *liveSession) receive(msg []byte) {
 	}
 }
 
-// speakerMoved runs when the speaker attached on another node: this node's
-// speaker connections are replaced (or, for a refresh, closed after the
-// overlap), and its grace timer is moot.
-func (l *liveSession) speakerMoved(refresh bool) {
+// maxBusGap is the largest jump in the bus's audio numbers counted as
+// missing chunks; a larger one is a new numbering (a restarted node with
+// nothing saved), not a loss.
+const maxBusGap = 30000
+
+// noteBusSeq counts the chunks missing before seq on the bus: audio the
+// speaker's node dropped or that Redis lost, so no loss goes unseen.
+func (l *liveSession) noteBusSeq(seq uint32) {
+	const seen = 1 << 32
+	for {
+		prev := l.busNext.Load()
+		gap := seq - uint32(prev) // serial distance forward from the expected number
+		if prev&seen != 0 && gap > 1<<31 {
+			return // late, or a duplicate: the number is behind
+		}
+		if !l.busNext.CompareAndSwap(prev, uint64(seq+1)|seen) {
+			continue
+		}
+		if prev&seen != 0 && gap > 0 && gap <= maxBusGap {
+			l.s.obs.BusAudioMissing(int(gap))
+			if l.busGaps.Add(1)%100 == 1 {
+				l.s.log.Warn("audio chunks from the speaker's node never arrived", "sessionId", l.id, "missing", gap)
+			}
+		}
+		return
+	}
+}
+
+// speakerMoved runs when the speaker attached on node: this node's speaker
+// connections are replaced (or, for a refresh, closed after the overlap),
+// its grace timer is moot, and node holds the session now. News older than
+// what this node knows (an attach here came after it) is ignored.
+func (l *liveSession) speakerMoved(node string, ev speakerEvent) {
+	refresh := ev.Refresh
 	l.mu.Lock()
+	if ev.Epoch != 0 && ev.Epoch < l.rec.SpeakerEpoch {
+		l.mu.Unlock()
+		return
+	}
+	rec := l.rec.Clone()
+	rec.SpeakerNode, rec.SpeakerLive, rec.GraceUntil = node, true, time.Time{}
+	rec.SpeakerEpoch = max(rec.SpeakerEpoch, ev.Epoch)
+	l.setRecordLocked(rec)
 	if l.graceTimer != nil {
 		l.graceTimer.Stop()
 		l.graceTimer = nil

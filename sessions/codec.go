@@ -1,7 +1,6 @@
 package sessions
 
 import (
-	"context"
 	"encoding/binary"
 	"sync"
 	"time"
@@ -247,10 +246,11 @@ func (l *liveSession) convertTranslated(lang, from string, seq uint32, at time.T
 // on the bus, as audioTopic numbers the source chunks.
 func convertedTopic(sid string) string { return sid + ":audio:opus" }
 
-// forwardConverted sends an encoded packet, with its number, to the nodes
-// with listeners of the session. They receive it on the audio topic; the
-// converted topic only keeps the highest number, for whichever node encodes
-// next.
+// forwardConverted hands an encoded packet, with its number, to the
+// forwarder (it never waits), for the nodes with listeners of the session.
+// They receive it on the audio topic; the converted topic only keeps the
+// highest number, for whichever node encodes next (a node that received
+// the packets has raised its own counter from them already: receive).
 func (l *liveSession) forwardConverted(seq uint32, ingest time.Time, packet []byte) {
 	s := l.s
 	msg := make([]byte, 1+originLen+protocol.AudioHeaderSize+len(packet))
@@ -258,13 +258,6 @@ func (l *liveSession) forwardConverted(seq uint32, ingest time.Time, packet []by
 	copy(msg[1:], s.origin[:])
 	protocol.PutAudioHeader(msg[1+originLen:], protocol.KindSource, 0, seq, ingest)
 	copy(msg[1+originLen+protocol.AudioHeaderSize:], packet)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	err := s.bus.Send(ctx, []Envelope{
-		{Topic: audioTopic(l.id), Msg: msg},
-		{Topic: convertedTopic(l.id), Msg: []byte{evConverted}, Numbered: true, Seq: seq},
-	})
-	cancel()
-	if err != nil && l.busErrs.Add(1)%500 == 1 {
-		s.log.Warn("converted audio not shared with other nodes", "sessionId", l.id, "err", err)
-	}
+	s.fwd.push(Envelope{Topic: audioTopic(l.id), Msg: msg})
+	s.fwd.push(Envelope{Topic: convertedTopic(l.id), Msg: []byte{evConverted}, Numbered: true, Seq: seq})
 }

@@ -39,6 +39,9 @@ type world struct {
 	bus      *inmem.Bus
 	presence *inmem.Presence // the first node's; the others are its peers
 	cfg      sessions.Config
+	// busOverride, if set, is the bus the nodes started from now on use
+	// (a faulty one wrapping bus).
+	busOverride sessions.Bus
 }
 
 func newWorld(t *testing.T, mutate func(*sessions.Config)) *world {
@@ -79,13 +82,17 @@ func (w *world) node() *node {
 		p = w.presence.Peer()
 	}
 	n := &node{w: w, presence: p, obs: &recorder{counts: map[string]int{}}, limiter: &fakeLimiter{}}
+	var bus sessions.Bus = w.bus
+	if w.busOverride != nil {
+		bus = w.busOverride
+	}
 	n.Service = sessions.New(w.cfg, sessions.Options{
 		Store:    w.store,
 		Clock:    w.clock,
 		IDs:      sessionid.Generator{},
 		Limiter:  n.limiter,
 		Observer: n.obs,
-		Bus:      w.bus,
+		Bus:      bus,
 		Presence: p,
 	})
 	if err := n.Start(context.Background()); err != nil {
@@ -303,6 +310,18 @@ func (r *recorder) ProcessingLag(_ string, d time.Duration) {
 	r.mu.Lock()
 	r.lags = append(r.lags, d)
 	r.mu.Unlock()
+}
+func (r *recorder) BusDropped(kind string, n int) { r.add("busDropped:"+kind, n) }
+func (r *recorder) BusAudioMissing(n int)         { r.add("busMissing", n) }
+func (r *recorder) RecordReasserted(what string)  { r.add("reasserted:"+what, 1) }
+func (r *recorder) BusUp(up bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if up {
+		r.counts["busUp"] = 1
+	} else {
+		r.counts["busUp"] = -1
+	}
 }
 func (r *recorder) LanguagePairs(sid string, served, unserved int) {
 	r.mu.Lock()

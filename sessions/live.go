@@ -69,7 +69,10 @@ type liveSession struct {
 	ingestMu         sync.Mutex
 	ingest           [512]ingestMark
 
-	busErrs atomic.Uint64
+	// busNext is one past the last audio number received from the bus
+	// (bit 32 set once one was); busGaps counts gaps, for the log.
+	busNext atomic.Uint64
+	busGaps atomic.Uint64
 
 	// subMu serialises the bus subscriptions, whose calls may wait on the
 	// network; mu is never held across them.
@@ -176,6 +179,7 @@ func (l *liveSession) updateAudioSubscription() {
 	l.mu.Unlock()
 	switch {
 	case want && l.audioSub == nil:
+		l.busNext.Store(0) // what was missed while not following is no loss
 		l.audioSub = l.subscribe(audioTopic(l.id))
 	case !want && l.audioSub != nil:
 		l.cancel(&l.audioSub)

@@ -1,6 +1,7 @@
 package sessions_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -212,4 +213,140 @@ func TestStats(t *testing.T) {
 	if !n.ExpiresAt(n.w.record(rec.ID)).Equal(t0.Add(24 * time.Hour)) {
 		t.Fatal("expiresAt")
 	}
+}
+
+// A store that lost its data (Redis restarted empty, FLUSHALL) gets back
+// the records of the sessions a node holds, so new listeners can join on
+// any node; nothing else is written back.
+func TestReassertRecreatesLostRecords(t *testing.T) {
+	w := newWorld(t, nil)
+	a, b := w.node(), w.node()
+	onAir := a.create("alice")
+	waiting := a.create("bob") // held by its creator until a speaker attaches
+	movedAway := a.create("carol")
+	sp, _ := a.speak(onAir.ID, "alice", false)
+	_, li, _ := a.listen(onAir.ID, "en")
+	for i := 0; i < 3; i++ {
+		sp.Audio([]byte{byte(i)})
+		li.audio()
+	}
+	// carol's speaker attaches on A, then moves to B: B holds it now.
+	_, carolOnA := a.speak(movedAway.ID, "carol", false)
+	a.listen(movedAway.ID, "fr")
+	b.speak(movedAway.ID, "carol", false)
+	carolOnA.expect(protocol.TypeConnectionReplaced) // A knows
+
+	w.store.Store.Flush()
+	_, _, err := b.JoinListener(ctx, newConn(t), sessions.JoinParams{SessionID: onAir.ID, TargetLanguage: "es"})
+	wantCode(t, "join after the loss", err, pentecost.ErrSessionNotFound)
+
+	a.Reassert(ctx)
+	got := w.record(onAir.ID)
+	if !got.SpeakerLive || got.SpeakerNode != a.presence.Node() || got.NextSeq != 3 || got.OwnerID != "alice" || !got.GraceUntil.IsZero() {
+		t.Fatalf("re-created record %+v", got)
+	}
+	if w.record(waiting.ID).OwnerID != "bob" {
+		t.Fatal("the waiting session's record")
+	}
+	if _, err := w.store.Store.Get(ctx, movedAway.ID); code(err) != pentecost.ErrSessionNotFound {
+		t.Fatalf("A re-created a record B holds: %v", err)
+	}
+	if a.obs.count("reasserted:recreated") != 2 {
+		t.Fatalf("observed %v", a.obs.counts)
+	}
+	b.Reassert(ctx)
+	if got := w.record(movedAway.ID); got.SpeakerNode != b.presence.Node() {
+		t.Fatalf("B's record %+v", got)
+	}
+	// A second pass finds nothing to do.
+	a.Reassert(ctx)
+	if a.obs.count("reasserted:recreated") != 2 {
+		t.Fatal("re-created twice")
+	}
+
+	_, late, info := b.listen(onAir.ID, "es")
+	if !info.SpeakerConnected || info.ListenerCount != 2 {
+		t.Fatalf("join after the re-creation: %+v", info)
+	}
+	sp.Audio([]byte{3})
+	if m := late.audio(); m.audio.Sequence != 3 {
+		t.Fatalf("seq %d", m.audio.Sequence)
+	}
+}
+
+// A speaker on air whose node another node took for dead (its heartbeat
+// lapsed in a Redis stall) gets its session back: the holder restores the
+// record and the listeners hear the speaker is back; the grace the other
+// node started never ends the session.
+func TestReassertRestoresASpeakerTakenForGone(t *testing.T) {
+	w := newWorld(t, nil)
+	a, b := w.node(), w.node()
+	rec := a.create("alice")
+	sp, _ := a.speak(rec.ID, "alice", false)
+	_, lb, _ := b.listen(rec.ID, "es")
+	a.presence.Stop()
+	b.Sweep(ctx)
+	lb.expect(protocol.TypeSpeakerDisconnected)
+	a.presence.Start()
+	a.Reassert(ctx)
+	lb.expect(protocol.TypeSpeakerReconnected)
+	if got := w.record(rec.ID); !got.GraceUntil.IsZero() || !got.SpeakerLive {
+		t.Fatalf("record %+v", got)
+	}
+	if a.obs.count("reasserted:speaker") != 1 {
+		t.Fatalf("observed %v", a.obs.counts)
+	}
+	w.clock.Advance(2 * time.Minute)
+	sp.Audio([]byte("still on air"))
+	if m := lb.audio(); string(m.chunk) != "still on air" {
+		t.Fatalf("%q", m.chunk)
+	}
+	lb.none(protocol.TypeSessionEnded)
+	// A node whose own heartbeat is down re-asserts no record.
+	w.store.Store.Flush()
+	a.presence.Stop()
+	a.Reassert(ctx)
+	if _, err := w.store.Store.Get(ctx, rec.ID); code(err) != pentecost.ErrSessionNotFound {
+		t.Fatal("a record re-created by a node that counts as dead")
+	}
+}
+
+// News of a speaker's attach on another node that is older than an attach
+// here (it crossed the bus late) does not replace the speaker here; newer
+// news does. A record written back from an older attach is put right by the
+// node that holds the newer one.
+func TestStaleSpeakerNewsIsIgnored(t *testing.T) {
+	w := newWorld(t, nil)
+	a, b := w.node(), w.node()
+	rec := a.create("alice")
+	a.speak(rec.ID, "alice", false) // epoch 1
+	_, onB := b.speak(rec.ID, "alice", false)
+	epoch := w.record(rec.ID).SpeakerEpoch
+	news := func(epoch uint64) {
+		msg := append([]byte{'R'}, "\x01\x02\x03\x04\x05\x06\x07\x08"...)
+		msg = fmt.Appendf(msg, `{"refresh":false,"epoch":%d}`, epoch)
+		if err := w.bus.Send(ctx, []sessions.Envelope{{Topic: rec.ID, Msg: msg}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	news(epoch - 1)
+	onB.none(protocol.TypeConnectionReplaced)
+
+	// A stale record names another node: B, on air, restores it.
+	if _, err := w.store.Store.Update(ctx, rec.ID, func(r *pentecost.Session) error {
+		r.SpeakerNode, r.SpeakerEpoch = a.presence.Node(), epoch-1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.Reassert(ctx)
+	if got := w.record(rec.ID); got.SpeakerNode != b.presence.Node() || got.SpeakerEpoch != epoch {
+		t.Fatalf("record after B re-asserted: %+v", got)
+	}
+	if b.obs.count("reasserted:speaker") != 1 {
+		t.Fatalf("observed %v", b.obs.counts)
+	}
+
+	news(epoch + 1)
+	onB.expect(protocol.TypeConnectionReplaced)
 }

@@ -82,6 +82,17 @@ type Observer interface {
 	// "decode") for listeners and processors: once per stream, whatever
 	// the number of clients.
 	Transcoded(op string, n int)
+	// BusDropped counts what this node could not send to the other nodes
+	// (kind "audio" or "event"); BusUp says whether the bus carries.
+	BusDropped(kind string, n int)
+	BusUp(up bool)
+	// BusAudioMissing counts source chunks that never arrived from the
+	// speaker's node (gaps in their sequence numbers).
+	BusAudioMissing(n int)
+	// RecordReasserted counts what this node wrote back into the shared
+	// state: a lost record ("recreated"), or the facts of a speaker on air
+	// here that another node took for gone ("speaker").
+	RecordReasserted(what string)
 }
 
 // Service applies the session rules. It is safe for concurrent use.
@@ -89,12 +100,15 @@ type Service struct {
 	cfg   Config
 	store pentecost.SessionStore
 	clock clockwork.Clock
-	log   *slog.Logger
-	ids   sessionid.Generator
-	limit Limiter
-	obs   Observer
+	// stateClock drives Reassert (Options.SharedStateClock).
+	stateClock clockwork.Clock
+	log        *slog.Logger
+	ids        sessionid.Generator
+	limit      Limiter
+	obs        Observer
 
 	bus      Bus
+	fwd      *forwarder
 	presence Presence
 	node     string // this node's ID, in session records
 	origin   [originLen]byte
@@ -107,8 +121,9 @@ type Service struct {
 	procMu sync.Mutex
 	procs  []*Processor // in attach order: the first that serves a language gets it
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	startOnce sync.Once
 
 	// shuttingDown is set while the node drains: the speaker connections it
 	// closes are not speaker drops, so their grace starts afresh when a node
@@ -128,6 +143,10 @@ type Options struct {
 	// cluster.
 	Bus      Bus
 	Presence Presence
+	// SharedStateClock drives the re-assertion of the shared state
+	// (Reassert), whose lifetimes run on real time where it lives (Redis
+	// key expiry), as socket deadlines do. Default: Clock.
+	SharedStateClock clockwork.Clock
 }
 
 // New returns a service. Call Start to resume persisted sessions and run the
@@ -142,6 +161,9 @@ func New(cfg Config, o Options) *Service {
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
 	}
+	if o.SharedStateClock == nil {
+		o.SharedStateClock = o.Clock
+	}
 	if cfg.StatusMinGap <= 0 {
 		cfg.StatusMinGap = time.Second
 	}
@@ -149,19 +171,21 @@ func New(cfg Config, o Options) *Service {
 		cfg.EndedRetention = 24 * time.Hour
 	}
 	svc := &Service{
-		cfg:      cfg,
-		store:    o.Store,
-		clock:    o.Clock,
-		log:      o.Logger,
-		ids:      o.IDs,
-		limit:    o.Limiter,
-		obs:      o.Observer,
-		bus:      o.Bus,
-		presence: o.Presence,
-		node:     o.Presence.Node(),
-		sessions: make(map[string]*liveSession),
-		byStream: make(map[uint16]*liveSession),
-		stop:     make(chan struct{}),
+		cfg:        cfg,
+		store:      o.Store,
+		clock:      o.Clock,
+		stateClock: o.SharedStateClock,
+		log:        o.Logger,
+		ids:        o.IDs,
+		limit:      o.Limiter,
+		obs:        o.Observer,
+		bus:        o.Bus,
+		fwd:        newForwarder(o.Bus, o.Logger, o.Observer),
+		presence:   o.Presence,
+		node:       o.Presence.Node(),
+		sessions:   make(map[string]*liveSession),
+		byStream:   make(map[uint16]*liveSession),
+		stop:       make(chan struct{}),
 	}
 	if b, err := hex.DecodeString(svc.node); err == nil && len(b) == originLen {
 		copy(svc.origin[:], b)
@@ -182,6 +206,7 @@ func (s *Service) Clock() clockwork.Clock { return s.clock }
 // this node's own earlier run) and starts the background work: the sweeper
 // and the re-assertion of what this node holds.
 func (s *Service) Start(ctx context.Context) error {
+	s.startOnce.Do(func() { go s.fwd.run() })
 	recs, err := s.store.List(ctx)
 	if err != nil {
 		return fmt.Errorf("sessions: resume: %w", err)
@@ -205,10 +230,10 @@ func (s *Service) Start(ctx context.Context) error {
 	// The tickers exist before Start returns, so a fake clock advanced
 	// right after Start fires them.
 	if s.cfg.SweepInterval > 0 {
-		s.every(s.cfg.SweepInterval, s.Sweep)
+		s.every(s.clock, s.cfg.SweepInterval, s.Sweep)
 	}
 	if s.cfg.ReassertInterval > 0 {
-		s.every(s.cfg.ReassertInterval, s.Reassert)
+		s.every(s.stateClock, s.cfg.ReassertInterval, s.Reassert)
 	}
 	return nil
 }
@@ -253,11 +278,19 @@ func (s *Service) Close() {
 			s.log.Warn("could not save the sequence number", "sessionId", l.id, "err", err)
 		}
 	}
+	// Last, the events of the shutdown go out; a forwarder never started
+	// has nothing to stop.
+	started := true
+	s.startOnce.Do(func() { started = false })
+	if started {
+		s.fwd.close()
+	}
 }
 
-// every runs fn every d until Close, each run bounded by d.
-func (s *Service) every(d time.Duration, fn func(context.Context)) {
-	t := s.clock.NewTicker(d)
+// every runs fn every d of clock until Close, each run bounded by d (at
+// least 5 s).
+func (s *Service) every(clock clockwork.Clock, d time.Duration, fn func(context.Context)) {
+	t := clock.NewTicker(d)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -498,3 +531,7 @@ func (nopObserver) Processors(int)                      {}
 func (nopObserver) LanguagePairs(string, int, int)      {}
 func (nopObserver) ProcessingLag(string, time.Duration) {}
 func (nopObserver) Transcoded(string, int)              {}
+func (nopObserver) BusDropped(string, int)              {}
+func (nopObserver) BusUp(bool)                          {}
+func (nopObserver) BusAudioMissing(int)                 {}
+func (nopObserver) RecordReasserted(string)             {}

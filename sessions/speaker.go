@@ -81,6 +81,7 @@ func (l *liveSession) attachSpeaker(ctx context.Context, c Conn, owner string, r
 		firstOnAir = !r.SpeakerLive
 		r.SpeakerLive = true
 		r.SpeakerNode = s.node
+		r.SpeakerEpoch++
 		r.GraceUntil = time.Time{}
 		return nil
 	})
@@ -113,7 +114,7 @@ func (l *liveSession) attachSpeaker(ctx context.Context, c Conn, owner string, r
 	l.primary = sp
 	// The speaker's connections on other nodes are replaced, or closed
 	// after the overlap of a refresh.
-	s.emit(id, evSpeaker, speakerEvent{Refresh: refresh})
+	s.emit(id, evSpeaker, speakerEvent{Refresh: refresh, Epoch: rec.SpeakerEpoch})
 	if l.graceTimer != nil {
 		l.graceTimer.Stop()
 		l.graceTimer = nil

@@ -35,3 +35,25 @@ func TestConfigurationDocListsEveryServeFlag(t *testing.T) {
 		t.Fatal("serveFlags defined no flags")
 	}
 }
+
+// docs/processors.md must name every flag of `pentecost processor`.
+func TestProcessorsDocListsEveryProcessorFlag(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "processors.md")
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	var c processorConfig
+	fs := flag.NewFlagSet("processor", flag.ContinueOnError)
+	c.register(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !bytes.Contains(doc, []byte("`--"+f.Name+"`")) && !bytes.Contains(doc, []byte("`--"+f.Name+" ")) {
+			t.Errorf("%s does not document the flag `--%s` (%s)", path, f.Name, f.Usage)
+		}
+	})
+	for _, env := range []string{envASRKey, envMTKey, envTTSKey} {
+		if !bytes.Contains(doc, []byte("`"+env+"`")) {
+			t.Errorf("%s does not document `%s`", path, env)
+		}
+	}
+}

@@ -245,3 +245,17 @@ func TestListenToStdout(t *testing.T) {
 		}
 	}
 }
+
+// A translated caption is printed as it arrives, once final; an interim
+// one (a transcript still being recognized) is not, the final one follows.
+func TestListenPrintsFinalCaptions(t *testing.T) {
+	ev := func(final bool, text string) client.Event {
+		return client.Event{Type: "caption", JSON: map[string]any{"type": "caption", "targetLanguage": "es", "text": text, "final": final}}
+	}
+	if got := statusLine(ev(true, "Buenos días a todos.")); got != "caption: Buenos días a todos." {
+		t.Errorf("final caption printed as %q", got)
+	}
+	if got := statusLine(ev(false, "Buenos")); got != "" {
+		t.Errorf("interim caption printed as %q", got)
+	}
+}

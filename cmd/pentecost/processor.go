@@ -18,16 +18,17 @@ import (
 type processorConfig struct {
 	clientFlags
 	languages, mode, execCmd string
+	speech                   speechConfig
 }
 
 // processorModes are the values of --mode.
-var processorModes = []string{"tone", "exec", "passthrough"}
+var processorModes = []string{"tone", "exec", "passthrough", "speech"}
 
 func parseProcessor(args []string, getenv func(string) string, stderr io.Writer) (processorConfig, error) {
 	var c processorConfig
 	fs := flag.NewFlagSet("processor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	setUsage(fs, "pentecost processor [--mode tone|exec|passthrough] [--exec CMD] [flags]", `
+	setUsage(fs, "pentecost processor [--mode tone|exec|passthrough|speech] [--exec CMD] [flags]", `
 Runs the reference translation processor: it attaches to the server, and for
 every (session, language) the server assigns it (languages with listeners),
 turns the session's source audio into that language's stream.
@@ -41,18 +42,28 @@ modes:
                PENTECOST_SESSION_ID, PENTECOST_LANGUAGE,
                PENTECOST_SOURCE_LANGUAGE, PENTECOST_AUDIO_FORMAT
   passthrough  the source audio, unchanged, as the translation
+  speech       recognizes the speaker once per session (transcript captions),
+               translates each sentence into every served language (captions)
+               and speaks it (translated audio); stages chosen by --asr, --mt,
+               --tts, offline by default: pocketsphinx, Apertium, espeak-ng.
+               Any --asr/--mt/--tts/... flag implies it. API keys come from
+               PENTECOST_ASR_KEY, PENTECOST_MT_KEY, PENTECOST_TTS_KEY
 
-example (a pitch-shifted "translation" with sox):
+examples:
+  # a pitch-shifted "translation" with sox
   pentecost processor --exec 'sox -q -t raw -r 16000 -e signed -b 16 -c 1 - -t raw - pitch 400'
+  # captions and voice with no account and no network (Debian packages
+  # pocketsphinx-en-us, apertium-eng-spa, espeak-ng)
+  pentecost processor --mode speech
+  # a local whisper.cpp server, a local LibreTranslate, captions only
+  pentecost processor --asr openai --asr-url http://127.0.0.1:8081/v1 \
+    --mt libretranslate --mt-url http://127.0.0.1:5000 --tts none
 
 Without --token it mints a processor token with the server's built-in issuer
 key, read from --data-dir, for every connection; it never creates a key. The
 environment variables below are read when the flag is not given (an empty
 variable counts as unset).`, only(clientEnv...))
-	c.clientFlags.register(fs, "processor", "reference-processor")
-	fs.StringVar(&c.languages, "languages", "", "comma-separated target languages to serve (e.g. es,fr); empty serves all")
-	fs.StringVar(&c.mode, "mode", "tone", "what to publish: tone, exec or passthrough")
-	fs.StringVar(&c.execCmd, "exec", "", "command run per (session, language) with sh -c; implies --mode exec")
+	c.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -62,16 +73,33 @@ variable counts as unset).`, only(clientEnv...))
 	if err := applyEnv(fs, lookupNonEmpty(getenv), clientEnv...); err != nil {
 		return c, err
 	}
-	modeGiven := false
-	fs.Visit(func(f *flag.Flag) { modeGiven = modeGiven || f.Name == "mode" })
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var speechFlag string
+	for _, n := range speechFlagNames {
+		if given[n] && speechFlag == "" {
+			speechFlag = n
+		}
+	}
 	c.mode = strings.ToLower(strings.TrimSpace(c.mode))
 	switch {
-	case c.execCmd != "" && modeGiven && c.mode != "exec":
+	case c.execCmd != "" && given["mode"] && c.mode != "exec":
 		return c, fmt.Errorf("--exec runs a command, which is --mode exec, not %q", c.mode)
+	case c.execCmd != "" && speechFlag != "":
+		return c, fmt.Errorf("--exec and --%s: the exec mode or the speech mode, not both", speechFlag)
 	case c.execCmd != "":
 		c.mode = "exec"
 	case c.mode == "exec":
 		return c, errors.New("--mode exec needs --exec CMD")
+	case speechFlag != "" && given["mode"] && c.mode != "speech":
+		return c, fmt.Errorf("--%s configures --mode speech, not %q", speechFlag, c.mode)
+	case speechFlag != "":
+		c.mode = "speech"
+	}
+	if c.mode == "speech" {
+		if err := c.speech.check(given, getenv); err != nil {
+			return c, err
+		}
 	}
 	valid := false
 	for _, m := range processorModes {
@@ -83,12 +111,23 @@ variable counts as unset).`, only(clientEnv...))
 	return c, nil
 }
 
+// register defines the flags of `pentecost processor`.
+func (c *processorConfig) register(fs *flag.FlagSet) {
+	c.clientFlags.register(fs, "processor", "reference-processor")
+	fs.StringVar(&c.languages, "languages", "", "comma-separated target languages to serve (e.g. es,fr); empty serves all")
+	fs.StringVar(&c.mode, "mode", "tone", "what to publish: tone, exec, passthrough or speech")
+	fs.StringVar(&c.execCmd, "exec", "", "command run per (session, language) with sh -c; implies --mode exec")
+	c.speech.register(fs)
+}
+
 func (c processorConfig) translator() processor.Translator {
 	switch c.mode {
 	case "exec":
 		return &processor.Exec{Command: c.execCmd}
 	case "passthrough":
 		return processor.Passthrough{}
+	case "speech":
+		return nil // built by runProcessor, which has the logger
 	default:
 		return &processor.Tone{}
 	}
@@ -124,23 +163,40 @@ func runProcessor(ctx context.Context, args []string, _ io.Reader, _, stderr io.
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(errw, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
 	}
+	languages := splitLanguages(cfg.languages)
+	translator := cfg.translator()
+	what := cfg.mode
+	langs := cfg.languages
+	switch cfg.mode {
+	case "exec":
+		what = fmt.Sprintf("exec (%s)", cfg.execCmd)
+	case "speech":
+		sp, err := cfg.speech.build(logf, languages)
+		if err != nil {
+			return err
+		}
+		defer sp.Close()
+		translator = sp.pipeline
+		what = "speech: " + sp.describe
+		if len(languages) == 0 && sp.languages != nil {
+			// Serving a language it cannot translate would hold its
+			// listeners on silence; left unserved, they hear the speaker.
+			languages = sp.languages
+			langs = strings.Join(languages, ",") + " (what the translator has; --languages overrides)"
+		}
+	}
 	eng, err := processor.New(processor.Options{
 		Server:     cfg.server,
 		Token:      token,
-		Languages:  splitLanguages(cfg.languages),
-		Translator: cfg.translator(),
+		Languages:  languages,
+		Translator: translator,
 		Logf:       logf,
 	})
 	if err != nil {
 		return err
 	}
-	langs := cfg.languages
 	if langs == "" {
 		langs = "all"
-	}
-	what := cfg.mode
-	if cfg.mode == "exec" {
-		what = fmt.Sprintf("exec (%s)", cfg.execCmd)
 	}
 	logf("reference processor: mode %s, languages %s, server %s", what, langs, cfg.server)
 	err = eng.Run(ctx)

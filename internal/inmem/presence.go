@@ -50,6 +50,14 @@ func (p *Presence) Stop() {
 	}
 }
 
+// Start brings a stopped node up again (its heartbeat is back), with no
+// listener counted.
+func (p *Presence) Start() {
+	p.t.mu.Lock()
+	defer p.t.mu.Unlock()
+	p.t.up[p.node] = true
+}
+
 // Node implements sessions.Presence.
 func (p *Presence) Node() string { return p.node }
 

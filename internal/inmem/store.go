@@ -116,6 +116,14 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
 	return n, nil
 }
 
+// Flush forgets every record, as a Redis restarted without persistence
+// does.
+func (s *Store) Flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recs = map[string]*pentecost.Session{}
+}
+
 // Ping implements pentecost.SessionStore.
 func (s *Store) Ping(ctx context.Context) error {
 	s.mu.Lock()

@@ -38,6 +38,10 @@ type Metrics struct {
 	processors      prometheus.Gauge
 	processingLag   *prometheus.HistogramVec
 	transcoded      *prometheus.CounterVec
+	busDropped      *prometheus.CounterVec
+	busUp           prometheus.Gauge
+	busMissing      prometheus.Counter
+	reasserted      *prometheus.CounterVec
 
 	pairsMu sync.Mutex
 	pairs   map[string][2]int // session → served, unserved
@@ -122,11 +126,28 @@ func New(live Live, queues Queues) *Metrics {
 			Help:    "Time from a source chunk's ingest to its translated chunk's arrival, by target language.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2, 5, 10},
 		}, []string{"language"}),
+		busDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "bus_dropped_total",
+			Help: "Audio chunks and events this node could not send to the other nodes (the bus was down or behind), by kind.",
+		}, []string{"kind"}),
+		busUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "bus_up", Help: "1 while the cross-node bus carries this node's messages, 0 during an outage.",
+		}),
+		busMissing: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "bus_audio_missing_total",
+			Help: "Source audio chunks that never arrived from the speaker's node (gaps in their sequence numbers).",
+		}),
+		reasserted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "session_records_reasserted_total",
+			Help: "Session records this node wrote back into the shared state: lost records re-created, or the facts of a speaker on air here that another node took for gone.",
+		}, []string{"what"}),
 		pairs: map[string][2]int{},
 	}
+	m.busUp.Set(1)
 	reg.MustRegister(m.sessionCreate, m.listenerJoin, m.sessionsEnded, m.graceOutcomes, m.audioIn,
 		m.framesDropped, m.refreshes, m.rateLimited, m.connErrors, m.framesDelivered, m.audioDelivered,
-		m.writeBatch, m.slowConsumers, m.connections, m.processors, m.processingLag, m.transcoded)
+		m.writeBatch, m.slowConsumers, m.connections, m.processors, m.processingLag,
+		m.busDropped, m.busUp, m.busMissing, m.reasserted, m.transcoded)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&liveCollector{live: live, queues: queues, m: m})
 	return m
@@ -153,6 +174,24 @@ func (m *Metrics) Transcoded(op string, n int) { m.transcoded.WithLabelValues(op
 func (m *Metrics) ProcessingLag(lang string, d time.Duration) {
 	m.processingLag.WithLabelValues(lang).Observe(d.Seconds())
 }
+
+// BusDropped counts what this node could not send to the other nodes.
+func (m *Metrics) BusDropped(kind string, n int) { m.busDropped.WithLabelValues(kind).Add(float64(n)) }
+
+// BusUp records whether the cross-node bus carries.
+func (m *Metrics) BusUp(up bool) {
+	if up {
+		m.busUp.Set(1)
+	} else {
+		m.busUp.Set(0)
+	}
+}
+
+// BusAudioMissing counts source chunks that never arrived from the bus.
+func (m *Metrics) BusAudioMissing(n int) { m.busMissing.Add(float64(n)) }
+
+// RecordReasserted counts what this node wrote back into the shared state.
+func (m *Metrics) RecordReasserted(what string) { m.reasserted.WithLabelValues(what).Inc() }
 
 // LanguagePairs records how many (session, language) pairs with listeners a
 // processor serves and how many hear the untranslated source.

@@ -54,7 +54,19 @@ func TestObserverEventsBecomeMetrics(t *testing.T) {
 	m.ConnectionClosed("listener")
 	m.ErrorSent("SESSION_FULL")
 	m.FramesWritten(4, 3)
+	m.BusDropped("audio", 7)
+	m.BusDropped("event", 1)
+	m.BusAudioMissing(6)
+	m.RecordReasserted("recreated")
 	got := scrape(t, m)
+	if got["pentecost_bus_up"] != "1" {
+		t.Errorf("the bus starts up: %q", got["pentecost_bus_up"])
+	}
+	m.BusUp(false)
+	if got := scrape(t, m); got["pentecost_bus_up"] != "0" {
+		t.Errorf("bus down: %q", got["pentecost_bus_up"])
+	}
+	m.BusUp(true)
 	for _, tc := range []struct{ sample, want string }{
 		{"pentecost_session_create_duration_seconds_count", "1"},
 		{"pentecost_listener_join_duration_seconds_count", "1"},
@@ -71,6 +83,10 @@ func TestObserverEventsBecomeMetrics(t *testing.T) {
 		{"pentecost_frames_delivered_total", "4"},
 		{"pentecost_audio_frames_delivered_total", "3"},
 		{"pentecost_write_batch_messages_count", "1"},
+		{`pentecost_bus_dropped_total{kind="audio"}`, "7"},
+		{`pentecost_bus_dropped_total{kind="event"}`, "1"},
+		{"pentecost_bus_audio_missing_total", "6"},
+		{`pentecost_session_records_reasserted_total{what="recreated"}`, "1"},
 	} {
 		if got[tc.sample] != tc.want {
 			t.Errorf("%s = %q, want %s", tc.sample, got[tc.sample], tc.want)

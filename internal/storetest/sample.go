@@ -43,6 +43,7 @@ func Sample(id string) *pentecost.Session {
 		SpeakerAttachedAt: Base.Add(time.Minute),
 		SpeakerLive:       true,
 		SpeakerNode:       "node-a",
+		SpeakerEpoch:      3,
 		NextSeq:           4242,
 		GraceUntil:        Base.Add(2 * time.Minute),
 		EndedAt:           Base.Add(3 * time.Minute),

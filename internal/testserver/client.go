@@ -3,6 +3,7 @@ package testserver
 import (
 	"context"
 	"errors"
+	"net"
 	"net/url"
 	"testing"
 	"time"
@@ -109,4 +110,16 @@ func (n *Node) Listener(t testing.TB, id, lang string) (*client.Conn, client.Eve
 	t.Helper()
 	c := n.Dial(t, Query("sessionId", id, "targetLanguage", lang))
 	return c, Expect(t, c, "sessionJoined")
+}
+
+// FreePort returns a loopback port nobody listens on, for a program a test
+// starts (a private Redis, a WebDriver).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

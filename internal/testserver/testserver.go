@@ -21,7 +21,9 @@ const Secret = "test-secret-for-pentecost-tests-only"
 
 // Node is a running test server.
 type Node struct {
-	Srv     *server.Server
+	Srv *server.Server
+	// Clock is the node's fake clock; nil for a node on real time
+	// (StartRealTime).
 	Clock   *clockwork.FakeClock
 	URL     string // http://127.0.0.1:port
 	WSURL   string // ws://127.0.0.1:port/ws
@@ -51,8 +53,16 @@ func StartConfig(t testing.TB, cfg server.Config, clock *clockwork.FakeClock) *N
 	return StartOptions(t, cfg, clock, server.Options{})
 }
 
-// StartOptions runs a node with cfg, clock and the given options (a store to
-// use instead of the embedded one, say); the logger is the node's LogBuffer.
+// StartRealTime runs a node with exactly cfg on real time, for tests of
+// what depends on it (rate limits, network faults).
+func StartRealTime(t testing.TB, cfg server.Config) *Node {
+	t.Helper()
+	return StartOptions(t, cfg, nil, server.Options{})
+}
+
+// StartOptions runs a node with cfg, clock (nil: real time) and the given
+// options (a store to use instead of the embedded one, say); the logger is
+// the node's LogBuffer.
 func StartOptions(t testing.TB, cfg server.Config, clock *clockwork.FakeClock, o server.Options) *Node {
 	t.Helper()
 	logs := &LogBuffer{}
@@ -60,7 +70,10 @@ func StartOptions(t testing.TB, cfg server.Config, clock *clockwork.FakeClock, o
 	if os.Getenv("PENTECOST_TEST_LOGS") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	o.Clock, o.Logger = clock, log
+	o.Logger = log
+	if clock != nil {
+		o.Clock = clock
+	}
 	srv, err := server.New(context.Background(), cfg, o)
 	if err != nil {
 		t.Fatalf("start server: %v", err)

@@ -390,3 +390,28 @@ func FuzzRead(f *testing.F) {
 		io.Copy(io.Discard, io.LimitReader(conv, 1<<20))
 	})
 }
+
+func TestEncodeHasExactSizes(t *testing.T) {
+	pcm := []byte{1, 0, 2, 0, 3}
+	b, err := Encode(pcm, 16000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.LittleEndian.Uint32(b[40:44]); got != 5 {
+		t.Fatalf("data size %d, want 5", got)
+	}
+	if got := binary.LittleEndian.Uint32(b[4:8]); int(got) != len(b)-8 {
+		t.Fatalf("RIFF size %d, want %d", got, len(b)-8)
+	}
+	r, err := NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(r)
+	if !bytes.Equal(got, pcm) || r.DataSize != 5 || r.Format.SampleRate != 16000 {
+		t.Fatalf("read back %v (size %d, %d Hz)", got, r.DataSize, r.Format.SampleRate)
+	}
+	if _, err := Encode(nil, 0, 1); err == nil {
+		t.Fatal("rate 0 accepted")
+	}
+}

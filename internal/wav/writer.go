@@ -151,3 +151,26 @@ func (w *Writer) patch(off int64, v uint32) error {
 	}
 	return nil
 }
+
+// Encode returns a complete WAV file of pcm (16-bit little-endian,
+// interleaved) with exact sizes in its header, for uploads that must not
+// use the streaming convention (some HTTP speech APIs reject it).
+func Encode(pcm []byte, sampleRate, channels int) ([]byte, error) {
+	if sampleRate < 1 || sampleRate > maxSampleRate {
+		return nil, fmt.Errorf("wav: sample rate %d Hz out of range", sampleRate)
+	}
+	if channels < 1 || channels > maxChannels {
+		return nil, fmt.Errorf("wav: %d channels out of range", channels)
+	}
+	if int64(len(pcm)) >= streamingSize-headerSize {
+		return nil, errors.New("wav: over 4 GiB of samples")
+	}
+	f := Format{SampleRate: sampleRate, Channels: channels, BitsPerSample: 16}
+	b := make([]byte, 0, headerSize+len(pcm)+len(pcm)&1)
+	b = append(b, header(f, uint32(len(pcm)))...)
+	b = append(b, pcm...)
+	if len(pcm)&1 == 1 {
+		b = append(b, 0)
+	}
+	return b, nil
+}

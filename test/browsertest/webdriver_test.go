@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pentecost/pentecost/internal/testserver"
 )
 
 // A small W3C WebDriver client (https://www.w3.org/TR/webdriver2/): just the
@@ -145,7 +147,7 @@ func newWebKit(t *testing.T, proxy string) *wdSession {
 	if display == "" {
 		display = startXvfb(t)
 	}
-	port := freePort(t)
+	port := testserver.FreePort(t)
 	cmd := exec.Command(driver, "--port="+strconv.Itoa(port))
 	cmd.Env = append(os.Environ(), "DISPLAY="+display)
 	if os.Getenv("PENTECOST_TEST_LOGS") != "" {
@@ -191,16 +193,6 @@ func newWebKit(t *testing.T, proxy string) *wdSession {
 	t.Cleanup(func() { _ = wdCall(hc, "DELETE", s.base, nil, nil) })
 	t.Logf("engine: WebKitGTK %v (MiniBrowser through WebKitWebDriver)", sess.Capabilities["browserVersion"])
 	return s
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startXvfb runs a virtual display for the test and returns its name.

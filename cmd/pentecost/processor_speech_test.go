@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/pentecost/pentecost/client"
+	"github.com/pentecost/pentecost/internal/testserver"
+	"github.com/pentecost/pentecost/server"
+)
+
+func TestParseProcessorSpeech(t *testing.T) {
+	env := map[string]string{envASRKey: "asr-secret", envMTKey: "mt-secret"}
+	getenv := func(k string) string { return env[k] }
+	c, err := parseProcessor([]string{"--mode", "speech"}, getenv, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.mode != "speech" || c.speech.asr != "pocketsphinx" || c.speech.mt != "apertium" || c.speech.tts != "espeak" || c.speech.pause != 500*time.Millisecond {
+		t.Errorf("speech defaults %+v", c.speech)
+	}
+	// Any speech flag selects the mode; keys come from the environment.
+	c, err = parseProcessor([]string{"--asr", "openai", "--mt", "deepl", "--tts", "none"}, getenv, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.mode != "speech" || c.speech.asrKey != "asr-secret" || c.speech.mtKey != "mt-secret" || c.speech.ttsKey != "" {
+		t.Errorf("--asr openai: %+v", c)
+	}
+	for _, bad := range [][]string{
+		{"--asr-url", "http://x"},                       // for --asr openai
+		{"--asr", "vosk"},                               // unknown
+		{"--mt", "libretranslate"},                      // needs --mt-url
+		{"--mt", "apertium", "--mt-url", "http://x"},    // not for apertium
+		{"--tts", "none", "--tts-voice", "alloy"},       // nothing to voice
+		{"--mode", "tone", "--asr", "openai"},           // speech flag, other mode
+		{"--exec", "cat", "--tts", "none"},              // two modes
+		{"--pause", "50ms"},                             // too short
+		{"--pause", "2s", "--max-sentence", "1s"},       // pause over the maximum
+		{"--tts-voice", "alloy,nova"},                   // two defaults
+		{"--tts-voice", "es="},                          // no voice
+		{"--asr", "openai", "--stage-timeout", "-1s"},   // negative
+		{"--mt", "deepl", "--mt-url", "https://x.test"}, // DeepL without its key
+		{"--mt", "none", "--tts", "espeak"},             // nothing to speak
+	} {
+		if bad[1] == "deepl" {
+			delete(env, envMTKey)
+		}
+		if _, err := parseProcessor(bad, getenv, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+		env[envMTKey] = "mt-secret"
+	}
+	if c, err := parseProcessor([]string{"--mt", "none"}, getenv, &bytes.Buffer{}); err != nil || c.speech.tts != "none" {
+		t.Errorf("--mt none: tts %q, %v", c.speech.tts, err)
+	}
+	var help bytes.Buffer
+	_, _ = parseProcessor([]string{"-h"}, getenv, &help)
+	if strings.Contains(help.String(), "secret") || !strings.Contains(help.String(), "--mode speech") {
+		t.Errorf("help output:\n%s", help.String())
+	}
+}
+
+func TestParseVoices(t *testing.T) {
+	def, per, err := parseVoices("alloy, es=es_ES-davefx-medium ,FR=fr_FR-siwis-medium")
+	if err != nil || def != "alloy" || per["es"] != "es_ES-davefx-medium" || per["fr"] != "fr_FR-siwis-medium" {
+		t.Errorf("parseVoices = %q %v %v", def, per, err)
+	}
+	if def, per, err := parseVoices(""); def != "" || len(per) != 0 || err != nil {
+		t.Errorf("empty: %q %v %v", def, per, err)
+	}
+}
+
+// The speech mode on the command line, with its stages on stand-ins for
+// an OpenAI-compatible transcription API, LibreTranslate and an
+// OpenAI-compatible speech API that fails: a Spanish listener gets the
+// translated caption, the keys appear nowhere in the output.
+func TestRunProcessorSpeechOverHTTPStandIns(t *testing.T) {
+	const asrKey, mtKey, ttsKey = "sk-asr-0123456789", "lt-key-0123456789", "sk-tts-0123456789"
+	asr := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/audio/transcriptions" || r.Header.Get("Authorization") != "Bearer "+asrKey {
+			http.Error(w, `{"error":{"message":"bad request"}}`, http.StatusBadRequest)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"text": "Good morning."})
+	}))
+	defer asr.Close()
+	mt := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		if r.URL.Path == "/languages" {
+			_ = json.NewEncoder(w).Encode([]map[string]any{{"code": "en", "targets": []string{"es"}}})
+			return
+		}
+		if req["api_key"] != mtKey {
+			http.Error(w, `{"error":"Invalid API key"}`, http.StatusForbidden)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"translatedText": "Buenos días."})
+	}))
+	defer mt.Close()
+	tts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":{"message":"Incorrect API key provided: `+r.Header.Get("Authorization")+`"}}`, http.StatusUnauthorized)
+	}))
+	defer tts.Close()
+	t.Setenv(envASRKey, asrKey)
+	t.Setenv(envMTKey, mtKey)
+	t.Setenv(envTTSKey, ttsKey)
+
+	cfg := server.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.ShutdownGrace = 200 * time.Millisecond
+	cfg.SweepInterval = 0
+	cfg.AudioMaxChunksPerSec = 100000 // the audio is sent faster than real time, on a fake clock
+	n := testserver.StartConfig(t, cfg, clockwork.NewFakeClockAt(time.Now().Add(time.Minute)))
+	ctx, cancel := context.WithCancel(cliTestCtx(t))
+	defer cancel()
+	var stderr syncBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stderr:\n%s", stderr.String())
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		done <- runProcessor(ctx, []string{"--server", n.URL, "--data-dir", n.Config.DataDir, "--languages", "es",
+			"--asr", "openai", "--asr-url", asr.URL + "/v1",
+			"--mt", "libretranslate", "--mt-url", mt.URL,
+			"--tts", "openai", "--tts-url", tts.URL + "/v1"}, nil, &bytes.Buffer{}, &stderr)
+	}()
+
+	sp, err := client.Dial(cliTestCtx(t), n.WS("action=createSession&sourceLanguage=en&token="+url.QueryEscape(n.Token("alice"))), client.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.CloseNow()
+	ev, err := sp.Expect(cliTestCtx(t), "sessionCreated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := ev.String("sessionId")
+	li, err := client.Dial(cliTestCtx(t), n.WS("sessionId="+sid+"&targetLanguage=es"), client.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer li.CloseNow()
+	joined, err := li.Expect(cliTestCtx(t), "sessionJoined")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !joined.Bool("translated") {
+		if _, err := li.Expect(cliTestCtx(t), "languageChanged"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A second of speech (a tone will do: the recognizer is a stand-in)
+	// and the pause that ends it, paced as a speaker sends it: sent all at
+	// once, it overflows the processor's worker queue on a busy machine
+	// (it drops the oldest source audio, as it should) and no sentence is
+	// left to recognize.
+	pace := time.NewTicker(20 * time.Millisecond)
+	defer pace.Stop()
+	for i := range 100 {
+		<-pace.C
+		b := make([]byte, 640)
+		for j := 0; i < 50 && j < 320; j++ {
+			binary.LittleEndian.PutUint16(b[2*j:], uint16(int16(8000*math.Sin(2*math.Pi*300*float64(j)/16000))))
+		}
+		if err := sp.SendBinary(cliTestCtx(t), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		ev, err := li.Next(cliTestCtx(t))
+		if err != nil {
+			t.Fatalf("waiting for the caption: %v", err)
+		}
+		if ev.Type == "caption" {
+			if ev.String("text") != "Buenos días." || ev.String("targetLanguage") != "es" || !ev.Bool("final") {
+				t.Fatalf("caption %v", ev.JSON)
+			}
+			break
+		}
+	}
+	// The synthesis runs after the caption; its failure is logged.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "speech synthesis of sentence 0 failed"); {
+		if time.Now().After(deadline) {
+			t.Fatal("no log line about the failed synthesis")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("runProcessor: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("runProcessor did not stop")
+	}
+	out := stderr.String()
+	for _, s := range []string{
+		"mode speech: recognition whisper-1 at " + asr.URL + "/v1 (key from PENTECOST_ASR_KEY)",
+		"translation LibreTranslate at " + mt.URL + " (key from PENTECOST_MT_KEY)",
+		"es speech synthesis of sentence 0 failed: speech API: HTTP 401 Unauthorized: Incorrect API key provided: Bearer [key]",
+	} {
+		if !strings.Contains(out, s) {
+			t.Errorf("stderr lacks %q", s)
+		}
+	}
+	for _, k := range []string{asrKey, mtKey, ttsKey} {
+		if strings.Contains(out, k) {
+			t.Errorf("stderr shows the key %q", k)
+		}
+	}
+}
