@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,85 @@ func TestCodecConfigChecks(t *testing.T) {
 	}
 	if err := opusConfig(40).Validate(); err != nil {
 		t.Errorf("opus 40 ms: %v", err)
+	}
+	conv := func(f func(*Config)) Config {
+		c := pcmToOpus(60)
+		f(&c)
+		return c
+	}
+	bad := map[string]Config{
+		"unknown listener codec": conv(func(c *Config) { c.ListenerCodec = "mp3" }),
+		"conversion, 20 ms chunks of 60 ms packets": conv(func(c *Config) {
+			c.ChunkInterval, c.ChunkBytes = 20*time.Millisecond, 640
+		}),
+		"conversion with the baseline":   conv(func(c *Config) { c.Baseline = true }),
+		"conversion during a join storm": conv(func(c *Config) { c.JoinStorm = time.Second }),
+	}
+	for name, c := range bad {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	err := pcmToOpus(60).Validate()
+	if opus.Available && err != nil {
+		t.Errorf("pcm16 speakers, opus listeners: %v", err)
+	}
+	if !opus.Available && !errors.Is(err, opus.ErrUnavailable) {
+		t.Errorf("pcm16 speakers, opus listeners, without Opus: %v", err)
+	}
+}
+
+// pcmToOpus is a run whose pcm16 speakers send packetMs chunks to Opus
+// listeners: the server encodes.
+func pcmToOpus(packetMs int) Config {
+	c := tinyConfig()
+	c.ListenerCodec, c.PacketMs = protocol.CodecOpus, packetMs
+	c.ChunkInterval = time.Duration(packetMs) * time.Millisecond
+	c.ChunkBytes = protocol.SampleRate * 2 * packetMs / 1000
+	return c
+}
+
+// A run with conversion: the server encodes pcm16 speakers for Opus
+// listeners (or decodes Opus speakers for pcm16 listeners), each converted
+// packet numbered like its chunk, so latency and loss are measured as for
+// any run.
+func TestTinyConversionRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives real WebSockets for a few seconds")
+	}
+	if !opus.Available {
+		t.Skip("this build has no Opus (build with -tags opus,nolibopusfile); TestCodecConfigChecks checks it says so")
+	}
+	toPCM := opusConfig(40)
+	toPCM.ListenerCodec = protocol.CodecPCM16
+	for _, c := range []struct {
+		cfg        Config
+		minK, maxK float64
+	}{
+		{pcmToOpus(60), 5, 40},
+		{toPCM, 200, 320},
+	} {
+		res, err := Run(context.Background(), c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := res.Pentecost
+		what := r.Codec + " to " + r.ListenerCodec
+		if r.ListenerCodec != c.cfg.ListenerCodec {
+			t.Errorf("%s: listener codec %q", what, r.ListenerCodec)
+		}
+		for _, w := range r.Warnings {
+			if strings.Contains(w, "codec") || strings.Contains(w, "numbered") {
+				t.Errorf("%s: %s", what, w)
+			}
+		}
+		if r.ExpectedFrames < 5*12 || r.LostFrames != 0 || r.SeqGaps != 0 || r.UnknownSeq != 0 {
+			t.Errorf("%s: expected %d, lost %d, gaps %d, unknown %d", what, r.ExpectedFrames, r.LostFrames, r.SeqGaps, r.UnknownSeq)
+		}
+		if r.ListenerKbps < c.minK || r.ListenerKbps > c.maxK {
+			t.Errorf("%s: %.1f kbit/s per listener, want %v to %v", what, r.ListenerKbps, c.minK, c.maxK)
+		}
+		t.Logf("%s: %.1f kbit/s per listener, p99 %v ms", what, r.ListenerKbps, r.LatencyP99Ms)
 	}
 }
 

@@ -23,7 +23,8 @@ type Report struct {
 	Languages           int     `json:"languages"`
 	Listeners           int     `json:"listeners"` // joined in time and measured
 	Stalled             int     `json:"stalled_listeners"`
-	Codec               string  `json:"codec"`
+	Codec               string  `json:"codec"`          // what the speakers send
+	ListenerCodec       string  `json:"listener_codec"` // what the listeners receive (the server converts when it differs)
 	PacketMs            int     `json:"packet_ms,omitempty"`
 	ChunkBytes          int     `json:"chunk_bytes"` // opus: the mean packet
 	ChunkIntervalMs     float64 `json:"chunk_interval_ms"`
@@ -306,6 +307,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 			p.Speakers, p.ListenersPerSession, p.Languages, size, dur(p.ChunkIntervalMs), dur(p.WindowMs), dur(p.WarmupMs))
 		if p.JoinStormMs > 0 {
 			fmt.Fprintf(w, ", join storm over %s", dur(p.JoinStormMs))
+		}
+		if p.ListenerCodec != "" && p.ListenerCodec != p.Codec {
+			fmt.Fprintf(w, ", listeners take %s (the server converts)", p.ListenerCodec)
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintln(w)

@@ -253,7 +253,7 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 	for s, sp := range r.speakers {
 		for j := 0; j < r.lps; j++ {
 			idx := s*r.lps + j
-			r.listeners = append(r.listeners, r.newListener(idx, sp, languages[j%cfg.Languages], cfg.Codec, false))
+			r.listeners = append(r.listeners, r.newListener(idx, sp, languages[j%cfg.Languages], cfg.Listens(), false))
 		}
 	}
 	if cfg.Stalled > 0 && cfg.StalledChunkBytes > 0 {
@@ -264,7 +264,7 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 		r.stallSp = sp
 	}
 	for j := 0; j < cfg.Stalled; j++ {
-		sp, codec := r.speakers[j%len(r.speakers)], cfg.Codec
+		sp, codec := r.speakers[j%len(r.speakers)], cfg.Listens()
 		if r.stallSp != nil {
 			sp, codec = r.stallSp, protocol.CodecPCM16
 		}
@@ -352,7 +352,7 @@ func (r *run) newListener(idx int, sp *speaker, lang, codec string, stalled bool
 	return &listener{
 		idx: idx, sess: sp, hist: h, stalled: stalled,
 		joined: make(chan struct{}), done: make(chan struct{}),
-		url: r.t.listenerURL(sp.sessionID, lang, codec),
+		url: r.t.listenerURL(sp.sessionID, lang, codec), codec: codec,
 	}
 }
 
@@ -510,7 +510,7 @@ func (r *run) report(ls []*listener, expected int64, startU, idleU usage, haveId
 		Target: r.kind, ServerMode: r.t.mode,
 		Speakers: cfg.Speakers, ListenersPerSession: r.lps, Languages: cfg.Languages,
 		Listeners: len(ls), Stalled: len(r.stalled),
-		Codec: cfg.Codec, PacketMs: cfg.PacketMs,
+		Codec: cfg.Codec, ListenerCodec: cfg.Listens(), PacketMs: cfg.PacketMs,
 		ChunkBytes: cfg.ChunkBytes, ChunkIntervalMs: ms(cfg.ChunkInterval),
 		WindowMs: ms(win), WarmupMs: ms(cfg.Warmup), JoinStormMs: ms(cfg.JoinStorm),
 		OfferedPerSec:  float64(cfg.Speakers*r.lps) * cfg.Rate(),
@@ -548,6 +548,15 @@ func (r *run) report(ls []*listener, expected int64, startU, idleU usage, haveId
 	}
 	if n := len(rep.Disconnected); n > 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("listeners were disconnected during the run: %v (close code: count)", rep.Disconnected))
+	}
+	other := 0
+	for _, l := range ls {
+		if l.otherCodec.Load() {
+			other++
+		}
+	}
+	if other > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d listeners were sent another codec than the %s they asked for: the server does not convert (built without Opus?)", other, cfg.Listens()))
 	}
 	if rep.UnknownSeq > 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("listeners received %d chunks numbered past what the speakers sent: the server did not number the sessions from 0, so latency and loss are not measured for them", rep.UnknownSeq))

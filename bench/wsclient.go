@@ -78,6 +78,7 @@ func (w window) in(t int64) bool { return t >= w.start && t < w.end }
 type listener struct {
 	idx     int
 	url     string
+	codec   string // asked for
 	sess    *speaker
 	nc      net.Conn
 	pending []byte
@@ -99,9 +100,10 @@ type listener struct {
 	unknown     atomic.Int64 // audio frames whose sequence number the speaker never sent
 	windowBytes atomic.Int64 // bytes read from the socket inside the window
 
-	closeCode int
-	done      chan struct{} // closed when the reader has returned
-	stallCode string        // a stalled listener: how the server ended it, read afterwards
+	closeCode  int
+	otherCodec atomic.Bool   // sessionJoined named another codec than asked (the server does not convert)
+	done       chan struct{} // closed when the reader has returned
+	stallCode  string        // a stalled listener: how the server ended it, read afterwards
 }
 
 // succeed records the join; it reports false if the join was already
@@ -226,6 +228,9 @@ func (l *listener) read() {
 				if l.joinedAt.Load() == 0 && l.pendingJoin() {
 					switch {
 					case bytes.Contains(p, []byte(`"sessionJoined"`)):
+						if bytes.Contains(p, []byte(`"codec":`)) && !bytes.Contains(p, []byte(`"codec":"`+l.codec+`"`)) {
+							l.otherCodec.Store(true)
+						}
 						if l.succeed(now) && l.stalled {
 							return // never read again
 						}
