@@ -113,13 +113,7 @@ func (r *resilient) heartbeat(c *Conn) {
 // asks well before the connection's hard maximum), unless a dial is
 // already in flight.
 func (r *resilient) refresh(open dialFunc) {
-	if r.dialing {
-		return
-	}
-	r.dialing = true
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
+	r.dial(func() {
 		b := Backoff{Initial: r.backoff.Initial, Max: r.backoff.Max}
 		var err error
 		for attempt := 0; attempt < 3; attempt++ {
@@ -137,20 +131,14 @@ func (r *resilient) refresh(open dialFunc) {
 			}
 		}
 		r.report(dialResult{refresh: true, err: err})
-	}()
+	})
 }
 
 // reconnect opens a new connection after cause ended the last one, with
 // backoff, until it succeeds or a refusal says it never will; unless a dial
 // is already in flight.
 func (r *resilient) reconnect(cause error, open dialFunc) {
-	if r.dialing {
-		return
-	}
-	r.dialing = true
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
+	r.dial(func() {
 		for attempt := 1; ; attempt++ {
 			d := r.backoff.Next()
 			r.logf("connection lost (%v); reconnecting in %v (attempt %d)", cause, d.Round(time.Millisecond), attempt)
@@ -169,6 +157,20 @@ func (r *resilient) reconnect(cause error, open dialFunc) {
 			}
 			cause = err
 		}
+	})
+}
+
+// dial runs f on a goroutine of its own as the one dial in flight, unless
+// one already is.
+func (r *resilient) dial(f func()) {
+	if r.dialing {
+		return
+	}
+	r.dialing = true
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f()
 	}()
 }
 

@@ -122,13 +122,18 @@ func (s *Service) emit(sid string, typ byte, v any) {
 // nodes with listeners of the session. It never waits; the chunk is copied,
 // so the caller may reuse it.
 func (l *liveSession) forwardAudio(seq uint32, ingest time.Time, chunk []byte) {
-	s := l.s
+	l.s.fwd.push(Envelope{Topic: audioTopic(l.id), Msg: l.s.audioMessage(evAudio, seq, ingest, chunk), Numbered: true, Seq: seq})
+}
+
+// audioMessage frames a numbered chunk of source audio (typ evAudio, or
+// evConverted for a packet encoded from it) as a bus message, copying it.
+func (s *Service) audioMessage(typ byte, seq uint32, ingest time.Time, chunk []byte) []byte {
 	msg := make([]byte, 1+originLen+protocol.AudioHeaderSize+len(chunk))
-	msg[0] = evAudio
+	msg[0] = typ
 	copy(msg[1:], s.origin[:])
 	protocol.PutAudioHeader(msg[1+originLen:], protocol.KindSource, 0, seq, ingest)
 	copy(msg[1+originLen+protocol.AudioHeaderSize:], chunk)
-	s.fwd.push(Envelope{Topic: audioTopic(l.id), Msg: msg, Numbered: true, Seq: seq})
+	return msg
 }
 
 // receive handles a message of one of the session's topics. The node's own

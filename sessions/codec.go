@@ -253,11 +253,6 @@ func convertedTopic(sid string) string { return sid + ":audio:opus" }
 // the packets has raised its own counter from them already: receive).
 func (l *liveSession) forwardConverted(seq uint32, ingest time.Time, packet []byte) {
 	s := l.s
-	msg := make([]byte, 1+originLen+protocol.AudioHeaderSize+len(packet))
-	msg[0] = evConverted
-	copy(msg[1:], s.origin[:])
-	protocol.PutAudioHeader(msg[1+originLen:], protocol.KindSource, 0, seq, ingest)
-	copy(msg[1+originLen+protocol.AudioHeaderSize:], packet)
-	s.fwd.push(Envelope{Topic: audioTopic(l.id), Msg: msg})
+	s.fwd.push(Envelope{Topic: audioTopic(l.id), Msg: s.audioMessage(evConverted, seq, ingest, packet)})
 	s.fwd.push(Envelope{Topic: convertedTopic(l.id), Msg: []byte{evConverted}, Numbered: true, Seq: seq})
 }

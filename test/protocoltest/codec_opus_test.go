@@ -3,12 +3,9 @@
 package protocoltest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -276,20 +273,5 @@ func TestOneEncodePerStream(t *testing.T) {
 // encoded reads the node's count of packets encoded.
 func encoded(t *testing.T, n *testserver.Node) float64 {
 	t.Helper()
-	resp, err := http.Get(n.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), `pentecost_codec_packets_total{op="encode"} `); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
-	}
-	return 0
+	return max(0, metricValue(t, n, `pentecost_codec_packets_total{op="encode"}`))
 }
