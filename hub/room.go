@@ -254,8 +254,10 @@ func (r *Room) Broadcast(m *Message) {
 	}
 }
 
-// SetServed marks whether a translated stream serves lang. Listeners of a
-// served language get that stream instead of the source.
+// SetServed marks whether a translated audio stream serves lang. Listeners
+// of a served language get that stream instead of the source; a language
+// translated with captions only is not served here: its listeners keep the
+// source stream, and captions reach them through SendToLanguage either way.
 func (r *Room) SetServed(lang string, served bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -266,7 +268,7 @@ func (r *Room) SetServed(lang string, served bool) {
 	}
 }
 
-// Served reports whether lang has a translated stream.
+// Served reports whether lang has a translated audio stream.
 func (r *Room) Served(lang string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -137,6 +137,46 @@ func TestRoomServedLanguageSkipsSource(t *testing.T) {
 	}
 }
 
+// A language whose translation switches between audio and captions only
+// (a failover between the two kinds of processor): while not served it
+// gets the source frames, kind 0 with the source's numbers; captions reach
+// it either way; the translated stream's numbers go on where they stopped.
+func TestRoomServedFlipsKeepNumbering(t *testing.T) {
+	r := NewRoom(RoomOptions{})
+	es := newListener("es1", "es", false)
+	_, _ = r.Join(es, 0, false)
+	kinds := func() (out []string) {
+		for _, m := range es.Queue.Take(nil) {
+			if !m.Audio {
+				out = append(out, "control")
+				continue
+			}
+			h, chunk, err := protocol.ParseAudioFrame(m.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%d/%d/%s", h.Kind, h.Sequence, chunk))
+		}
+		return out
+	}
+	caption := NewControl([]byte(`{"type":"caption"}`))
+
+	r.SetServed("es", true)
+	r.Publish("en", []byte("s0"), time.Now())
+	r.PublishTranslated("es", protocol.CodecPCM16, []byte("t0"), time.Now())
+	r.SendToLanguage("es", caption)
+	r.SetServed("es", false) // captions only
+	r.Publish("en", []byte("s1"), time.Now())
+	r.SendToLanguage("es", caption)
+	r.SetServed("es", true)
+	r.Publish("en", []byte("s2"), time.Now())
+	r.PublishTranslated("es", protocol.CodecPCM16, []byte("t1"), time.Now())
+	got := fmt.Sprint(kinds())
+	if want := "[1/0/t0 control 0/1/s1 control 1/1/t1]"; got != want {
+		t.Fatalf("es received %s, want %s", got, want)
+	}
+}
+
 func TestRoomLanguagesAndDistribution(t *testing.T) {
 	r := NewRoom(RoomOptions{})
 	res, _ := r.Join(newListener("1", "es", false), 0, false)

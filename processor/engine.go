@@ -40,6 +40,16 @@ type Options struct {
 	// Languages are the target languages this processor serves; empty
 	// serves every language.
 	Languages []string
+	// CaptionsOnly attaches with audio=none: the processor publishes
+	// captions only, and the listeners of its languages keep hearing the
+	// source audio under them. Audio a Worker produces is not sent
+	// (Stats.AudioWithheld); Stream.Audio tells the Worker so.
+	CaptionsOnly bool
+	// AudioLanguages, when not empty, limits translated audio to these
+	// languages (audio=es,fr); the others it serves get captions only.
+	// Each must be among Languages when Languages is set. Exclusive with
+	// CaptionsOnly.
+	AudioLanguages []string
 	// Codec is the codec to take the sessions' audio in and publish
 	// translations in (docs/protocol.md 7.4): "pcm16" (the server's
 	// default) or "opus"; each Stream's Format says what a session gives.
@@ -128,6 +138,7 @@ type Stats struct {
 	AudioChunks   uint64 // translated audio frames published
 	Captions      uint64 // captions and transcripts published
 	Unrouted      uint64 // results dropped because no connection was serving their language
+	AudioWithheld uint64 // audio chunks a worker made for a language served with captions only, not sent
 	SendErrors    uint64 // results that failed to send
 	Restarts      uint64 // workers restarted after failing
 	UnknownStream uint64 // source frames of a stream no sessionStarted announced
@@ -148,7 +159,7 @@ type Engine struct {
 	errLog   map[string]*errLogState
 	wg       sync.WaitGroup // worker goroutines
 
-	nSource, nDropped, nAudio, nCaptions, nUnrouted, nSendErr, nRestarts, nUnknown atomic.Uint64
+	nSource, nDropped, nAudio, nCaptions, nUnrouted, nSendErr, nRestarts, nUnknown, nWithheld atomic.Uint64
 }
 
 type key struct{ session, lang string }
@@ -174,21 +185,24 @@ func New(o Options) (*Engine, error) {
 	if o.Translator == nil {
 		return nil, errors.New("processor: no translator")
 	}
-	langs := make([]string, 0, len(o.Languages))
-	for _, l := range o.Languages {
-		l = strings.ToLower(strings.TrimSpace(l))
-		if l == "" {
-			continue
-		}
-		if len(l) != 2 || l[0] < 'a' || l[0] > 'z' || l[1] < 'a' || l[1] > 'z' {
-			return nil, fmt.Errorf("processor: language %q is not a two-letter ISO 639-1 code", l)
-		}
-		if !slices.Contains(langs, l) {
-			langs = append(langs, l)
+	langs, err := checkLanguages(o.Languages)
+	if err != nil {
+		return nil, err
+	}
+	o.Languages = langs
+	audio, err := checkLanguages(o.AudioLanguages)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range audio {
+		if len(langs) > 0 && !slices.Contains(langs, l) {
+			return nil, fmt.Errorf("processor: audio language %q is not among the languages served (%s)", l, strings.Join(langs, ","))
 		}
 	}
-	slices.Sort(langs)
-	o.Languages = langs
+	if o.CaptionsOnly && len(audio) > 0 {
+		return nil, errors.New("processor: CaptionsOnly and AudioLanguages exclude each other")
+	}
+	o.AudioLanguages = audio
 	if o.HeartbeatInterval == 0 {
 		o.HeartbeatInterval = DefaultHeartbeatInterval
 	}
@@ -210,6 +224,45 @@ func New(o Options) (*Engine, error) {
 	return &Engine{o: o, workers: map[key]*worker{}, errLog: map[string]*errLogState{}}, nil
 }
 
+// checkLanguages lower-cases, checks, de-duplicates and sorts codes.
+func checkLanguages(codes []string) ([]string, error) {
+	out := make([]string, 0, len(codes))
+	for _, l := range codes {
+		l = strings.ToLower(strings.TrimSpace(l))
+		if l == "" {
+			continue
+		}
+		if len(l) != 2 || l[0] < 'a' || l[0] > 'z' || l[1] < 'a' || l[1] > 'z' {
+			return nil, fmt.Errorf("processor: language %q is not a two-letter ISO 639-1 code", l)
+		}
+		if !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// sendsAudio reports whether the processor publishes audio for lang.
+func (e *Engine) sendsAudio(lang string) bool {
+	if e.o.CaptionsOnly {
+		return false
+	}
+	return len(e.o.AudioLanguages) == 0 || slices.Contains(e.o.AudioLanguages, lang)
+}
+
+// audioParam is the attach's audio= value; "" leaves the server's default
+// (audio for every language), which servers without the parameter have.
+func (e *Engine) audioParam() string {
+	switch {
+	case e.o.CaptionsOnly:
+		return "none"
+	case len(e.o.AudioLanguages) > 0:
+		return strings.Join(e.o.AudioLanguages, ",")
+	}
+	return ""
+}
+
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
@@ -223,6 +276,7 @@ func (e *Engine) Stats() Stats {
 		AudioChunks:   e.nAudio.Load(),
 		Captions:      e.nCaptions.Load(),
 		Unrouted:      e.nUnrouted.Load(),
+		AudioWithheld: e.nWithheld.Load(),
 		SendErrors:    e.nSendErr.Load(),
 		Restarts:      e.nRestarts.Load(),
 		UnknownStream: e.nUnknown.Load(),
@@ -246,6 +300,13 @@ func (e *Engine) languagesLabel() string {
 		return "all"
 	}
 	return strings.Join(e.o.Languages, ",")
+}
+
+func (e *Engine) audioLabel() string {
+	if a := e.audioParam(); a != "" {
+		return a
+	}
+	return "all"
 }
 
 // Run attaches to the server and serves until ctx ends, which is the normal
@@ -373,6 +434,9 @@ func (e *Engine) dial(ctx context.Context) (*link, error) {
 	if len(e.o.Languages) > 0 {
 		q.Set("languages", strings.Join(e.o.Languages, ","))
 	}
+	if a := e.audioParam(); a != "" {
+		q.Set("audio", a)
+	}
 	if e.o.Codec != "" {
 		q.Set("codec", e.o.Codec)
 	}
@@ -410,7 +474,7 @@ func (e *Engine) dial(ctx context.Context) (*link, error) {
 	}
 	e.links = append(e.links, l)
 	e.mu.Unlock()
-	e.logf("attached to %s as a processor (connection %s, languages: %s)", e.o.Server, l.id, e.languagesLabel())
+	e.logf("attached to %s as a processor (connection %s, languages: %s, audio: %s)", e.o.Server, l.id, e.languagesLabel(), e.audioLabel())
 	e.event(Event{Kind: EventAttached, ConnectionID: l.id})
 	go l.read()
 	if e.o.HeartbeatInterval > 0 {
@@ -493,7 +557,7 @@ func (e *Engine) reconcileLocked(k key, linger bool) {
 		if k.lang == info.source {
 			return
 		}
-		e.startWorkerLocked(k, Stream{SessionID: k.session, Language: k.lang, SourceLanguage: info.source, Format: info.format, PacketMs: info.packetMs})
+		e.startWorkerLocked(k, Stream{SessionID: k.session, Language: k.lang, SourceLanguage: info.source, Format: info.format, PacketMs: info.packetMs, Audio: e.sendsAudio(k.lang)})
 		return
 	}
 	if w == nil {

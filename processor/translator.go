@@ -17,6 +17,11 @@ type Stream struct {
 	// 0 from a server that does not say): Opus published for the session
 	// should be cut into packets this long.
 	PacketMs int
+	// Audio is false when the processor publishes captions only for this
+	// language (Options.CaptionsOnly, AudioLanguages): its listeners hear
+	// the source, Output.Audio sends nothing, and the Worker need not
+	// synthesize any.
+	Audio bool
 }
 
 // Chunk is one source chunk, as the speaker sent it.

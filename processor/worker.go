@@ -200,6 +200,11 @@ func (o *output) Audio(b []byte) {
 	if len(b) == 0 || o.ctx.Err() != nil {
 		return
 	}
+	if !o.w.stream.Audio {
+		// The server would refuse it: captions only for this language.
+		e.nWithheld.Add(1)
+		return
+	}
 	l, stream, ok := e.route(o.w.k)
 	if !ok {
 		e.nUnrouted.Add(1)

@@ -110,9 +110,14 @@ type SessionJoined struct {
 	BroadcastState pentecost.BroadcastState `json:"broadcastState"`
 	// SpeakerConnected tells a listener whether it waits for the speaker.
 	SpeakerConnected bool `json:"speakerConnected"`
-	// Translated is false when the listener's language is not served by a
-	// processor and it will hear the source audio (kind 0).
-	Translated    bool   `json:"translated"`
+	// Translated is false when the listener will hear the source audio
+	// (kind 0) although its language differs from the source: no processor
+	// serves it, or the one that does sends captions only.
+	Translated bool `json:"translated"`
+	// Captions is true when a processor serves the listener's language, so
+	// its translated captions arrive; with Translated false, the language
+	// is served with captions only. False for a speaker.
+	Captions      bool   `json:"captions"`
 	AudioEncoding string `json:"audioEncoding,omitempty"`
 	// AudioFormat is, for a listener, the codec it receives (equal to
 	// Codec, for clients written before Codec); for a speaker, the
@@ -197,6 +202,7 @@ type LanguageChanged struct {
 	TargetLanguage string `json:"targetLanguage"`
 	SourceLanguage string `json:"sourceLanguage"`
 	Translated     bool   `json:"translated"`
+	Captions       bool   `json:"captions"`
 }
 
 // SessionRef is playbackPaused/Resumed and other messages carrying only the
@@ -263,6 +269,10 @@ type ProcessorAttached struct {
 	ConnectionID string `json:"connectionId"`
 	// Languages the processor serves; empty means every language.
 	Languages []string `json:"languages"`
+	// Audio lists the languages it publishes audio for, when it named them
+	// (audio=); empty means none (captions only); absent means every
+	// language it serves, as before the parameter existed.
+	Audio *[]string `json:"audio,omitempty"`
 	// Codec is the one the processor asked for (pcm16 by default); each
 	// sessionStarted says what it gets in that session.
 	Codec string `json:"codec,omitempty"`

@@ -77,7 +77,7 @@ func TestNoTranscodeGivesTheSessionFormat(t *testing.T) {
 	}
 	// A processor asking for pcm16 is told it gets Opus.
 	pc := newConn(t)
-	n.AttachProcessor(ctx, pc, nil, "pcm16")
+	n.AttachProcessor(ctx, pc, sessions.ProcessorParams{Codec: "pcm16"})
 	if m := pc.expect(protocol.TypeProcessorAttached); m.str("codec") != "pcm16" {
 		t.Fatalf("processorAttached %v", m.json)
 	}

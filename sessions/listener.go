@@ -36,6 +36,7 @@ type JoinInfo struct {
 	ListenerCount    int
 	SpeakerConnected bool
 	Translated       bool
+	Captions         bool   // a processor serves the language: its captions arrive
 	Refreshed        bool   // PreviousConnectionID named a live listener
 	Base64           bool   // the encoding the listener receives
 	Codec            string // the codec the listener receives
@@ -134,6 +135,7 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 		ListenerCount:    adm.Total,
 		SpeakerConnected: l.speakerConnectedLocked(),
 		Translated:       l.translatedLocked(p.TargetLanguage),
+		Captions:         l.captionsLocked(p.TargetLanguage),
 		Refreshed:        refreshed,
 		Base64:           base64,
 		Codec:            h.codec,
@@ -159,6 +161,13 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 // their language: the source itself, or a processor's stream.
 func (l *liveSession) translatedLocked(lang string) bool {
 	return lang == *l.sourceLang.Load() || l.room.Served(lang)
+}
+
+// captionsLocked reports whether a processor serves lang, so its listeners
+// get translated captions (with its audio, or over the source's when it
+// sends captions only).
+func (l *liveSession) captionsLocked(lang string) bool {
+	return lang != *l.sourceLang.Load() && l.assign[lang] != nil
 }
 
 // ChangeLanguage moves the listener to another language.
@@ -203,6 +212,7 @@ func (h *Listener) ChangeLanguage(_ context.Context, lang string) (*protocol.Lan
 		TargetLanguage: lang,
 		SourceLanguage: *l.sourceLang.Load(),
 		Translated:     l.translatedLocked(lang),
+		Captions:       l.captionsLocked(lang),
 	}
 	l.mu.Unlock()
 	l.listenersChanged(newLang)
@@ -233,6 +243,7 @@ func (h *Listener) Info() JoinInfo {
 		ListenerCount:    count,
 		SpeakerConnected: l.speakerConnectedLocked(),
 		Translated:       l.translatedLocked(lang),
+		Captions:         l.captionsLocked(lang),
 		Base64:           h.base64,
 		Codec:            h.codec,
 		Transcoding:      l.s.transcodes(),

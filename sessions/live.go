@@ -385,6 +385,7 @@ func (l *liveSession) notifySourceLocked(src string) {
 			TargetLanguage: lang,
 			SourceLanguage: src,
 			Translated:     l.translatedLocked(lang),
+			Captions:       l.captionsLocked(lang),
 		})
 	}
 }

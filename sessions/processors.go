@@ -17,25 +17,56 @@ const maxCaption = 2000
 
 // Processor is a translation engine's connection. Each (session, language)
 // with listeners is served by at most one processor: the longest-attached
-// one that serves the language. When it leaves, the next one takes over, and
-// listeners hear the source while none does.
+// one that serves the language with audio, else the longest-attached one
+// that serves it with captions only. When it leaves, the next one takes
+// over, and listeners hear the source while none does.
 type Processor struct {
 	s     *Service
 	conn  Conn
 	langs map[string]bool // nil: every language
+	audio map[string]bool // nil: audio for every language it serves; empty: none
 	codec string          // what it asked for: the codec it takes and publishes
 
 	mu       sync.Mutex
 	assigned map[string][]string // session ID → languages it serves there
 }
 
+// ProcessorParams are what a processor says about itself when it attaches.
+type ProcessorParams struct {
+	// Languages it serves; nil serves every language.
+	Languages map[string]bool
+	// Audio holds the languages it publishes translated audio for; nil
+	// means every language it serves, an empty map none (captions only).
+	// For a language it serves without audio, listeners keep the source
+	// audio and get its captions.
+	Audio map[string]bool
+	// Codec it takes the sessions' audio in and publishes its translations
+	// in: protocol.CodecPCM16 (also when empty) or protocol.CodecOpus.
+	Codec string
+}
+
 // Serves reports whether the processor takes lang.
 func (p *Processor) Serves(lang string) bool { return p.langs == nil || p.langs[lang] }
 
+// SendsAudio reports whether the processor publishes translated audio for
+// lang (when it serves lang).
+func (p *Processor) SendsAudio(lang string) bool { return p.audio == nil || p.audio[lang] }
+
 // Languages returns the processor's language filter, empty for all.
-func (p *Processor) Languages() []string {
-	out := make([]string, 0, len(p.langs))
-	for l := range p.langs {
+func (p *Processor) Languages() []string { return sortedKeys(p.langs) }
+
+// AudioLanguages returns the languages the processor publishes audio for,
+// and false when that is every language it serves.
+func (p *Processor) AudioLanguages() ([]string, bool) {
+	if p.audio == nil {
+		return nil, false
+	}
+	return sortedKeys(p.audio), true
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for l := range m {
 		out = append(out, l)
 	}
 	slices.Sort(out)
@@ -44,12 +75,16 @@ func (p *Processor) Languages() []string {
 
 // ParseLanguageFilter validates a processor's languages= list.
 func ParseLanguageFilter(list string) (map[string]bool, error) {
+	return parseCodes("languages", list)
+}
+
+func parseCodes(field, list string) (map[string]bool, error) {
 	if strings.TrimSpace(list) == "" {
 		return nil, nil
 	}
 	m := map[string]bool{}
 	for _, code := range strings.Split(list, ",") {
-		c, err := pentecost.CheckTargetLanguage("languages", code)
+		c, err := pentecost.CheckTargetLanguage(field, code)
 		if err != nil {
 			return nil, err
 		}
@@ -58,25 +93,68 @@ func ParseLanguageFilter(list string) (map[string]bool, error) {
 	return m, nil
 }
 
+// ParseProcessorParams validates a processor's languages= and audio=
+// parameters. audio is empty or "all" (audio for every language it serves,
+// the default, as before the parameter existed), "none" (captions only), or
+// a list of languages, each of which languages= must include when it names
+// any.
+func ParseProcessorParams(languages, audio string) (ProcessorParams, error) {
+	langs, err := ParseLanguageFilter(languages)
+	if err != nil {
+		return ProcessorParams{}, err
+	}
+	p := ProcessorParams{Languages: langs}
+	switch strings.ToLower(strings.TrimSpace(audio)) {
+	case "", "all":
+		return p, nil
+	case "none":
+		p.Audio = map[string]bool{}
+		return p, nil
+	}
+	for _, code := range strings.Split(audio, ",") {
+		if k := strings.ToLower(strings.TrimSpace(code)); k == "all" || k == "none" {
+			return ProcessorParams{}, pentecost.Invalid("audio", `"all" and "none" stand alone, not in a list`)
+		}
+	}
+	a, err := parseCodes("audio", audio)
+	if err != nil {
+		return ProcessorParams{}, err
+	}
+	for c := range a {
+		if langs != nil && !langs[c] {
+			return ProcessorParams{}, pentecost.Invalid("audio", "names a language that languages does not include").
+				With("languageCode", c)
+		}
+	}
+	p.Audio = a
+	return p, nil
+}
+
 // AttachProcessor registers a processor connection. It is told about every
 // live session (sessionStarted) and is given the languages it should serve.
-// codec is what it asked to take and publish (empty: pcm16); each
-// sessionStarted says what it gets in that session (docs/protocol.md 7.4).
-func (s *Service) AttachProcessor(_ context.Context, c Conn, langs map[string]bool, codec string) *Processor {
+// Its codec (params.Codec: what it asked to take and publish; empty: pcm16);
+// each sessionStarted says what it gets in that session (docs/protocol.md
+// 7.4).
+func (s *Service) AttachProcessor(_ context.Context, c Conn, params ProcessorParams) *Processor {
+	codec := params.Codec
 	if codec == "" {
 		codec = protocol.CodecPCM16
 	}
-	p := &Processor{s: s, conn: c, langs: langs, codec: codec, assigned: map[string][]string{}}
+	p := &Processor{s: s, conn: c, langs: params.Languages, audio: params.Audio, codec: codec, assigned: map[string][]string{}}
 	s.procMu.Lock()
 	s.procs = append(s.procs, p)
 	s.procMu.Unlock()
 	now := s.clock.Now()
-	send(c, &protocol.ProcessorAttached{
+	msg := &protocol.ProcessorAttached{
 		Header:       protocol.H(protocol.TypeProcessorAttached, now),
 		ConnectionID: c.ID(),
 		Languages:    p.Languages(),
 		Codec:        codec,
-	})
+	}
+	if a, listed := p.AudioLanguages(); listed {
+		msg.Audio = &a
+	}
+	send(c, msg)
 	for _, l := range s.held() {
 		l.mu.Lock()
 		if !l.ended {
@@ -176,15 +254,14 @@ func (l *liveSession) rebalance(joining string) {
 			next[lang] = cur
 			continue
 		}
-		for _, p := range procs {
-			if p.Serves(lang) {
-				next[lang] = p
-				break
-			}
+		if p := pick(procs, lang); p != nil {
+			next[lang] = p
 		}
 	}
 
-	// Who needs telling.
+	// Who needs telling: processors whose languages change, and listeners
+	// whose language changes what it delivers (nothing, captions only,
+	// audio).
 	touched := map[*Processor]bool{}
 	var flipped []string
 	for lang, p := range l.assign {
@@ -196,9 +273,9 @@ func (l *liveSession) rebalance(joining string) {
 		}
 	}
 	for lang, p := range next {
-		if l.assign[lang] != p {
+		if old := l.assign[lang]; old != p {
 			touched[p] = true
-			if l.assign[lang] == nil {
+			if old == nil || old.SendsAudio(lang) != p.SendsAudio(lang) {
 				flipped = append(flipped, lang)
 			}
 			// The lag estimate pairs this processor's chunks with the
@@ -224,13 +301,15 @@ func (l *liveSession) rebalance(joining string) {
 	}
 	l.s.obs.LanguagePairs(l.id, served, unserved)
 
+	// Only a language served with audio leaves the source stream; one
+	// served with captions only keeps it.
 	for lang := range old {
 		if next[lang] == nil {
 			l.room.SetServed(lang, false)
 		}
 	}
-	for lang := range next {
-		l.room.SetServed(lang, true)
+	for lang, p := range next {
+		l.room.SetServed(lang, p.SendsAudio(lang))
 	}
 	var taps []hub.Tap
 	for _, p := range procs {
@@ -263,10 +342,30 @@ func (l *liveSession) rebalance(joining string) {
 			SessionID:      l.id,
 			TargetLanguage: lang,
 			SourceLanguage: src,
-			Translated:     next[lang] != nil,
+			Translated:     next[lang] != nil && next[lang].SendsAudio(lang),
+			Captions:       next[lang] != nil,
 		}))
 		l.room.SendToLanguage(lang, msg)
 	}
+}
+
+// pick chooses a processor for a language nobody serves: the first, in
+// attach order, that serves it with audio, else the first that serves it
+// with captions only, else nil. Listeners get a voice where one exists.
+func pick(procs []*Processor, lang string) *Processor {
+	var captions *Processor
+	for _, p := range procs {
+		if !p.Serves(lang) {
+			continue
+		}
+		if p.SendsAudio(lang) {
+			return p
+		}
+		if captions == nil {
+			captions = p
+		}
+	}
+	return captions
 }
 
 // langsOfLocked lists the languages p serves in this session.
@@ -349,6 +448,12 @@ func (p *Processor) PublishAudio(sessionID string, streamID uint16, byStream boo
 	}
 	if lang == *l.sourceLang.Load() {
 		return pentecost.Invalid("targetLanguage", "the source language is not translated")
+	}
+	if !p.SendsAudio(lang) {
+		// Its listeners hear the source: a translated chunk mixed in
+		// would be a second stream on the same connection.
+		return pentecost.Errorf(pentecost.ErrForbidden, "this processor attached without audio for %s: it may publish captions only", lang).
+			With("sessionId", l.id).With("languageCode", lang)
 	}
 	codec := l.codecFor(p.codec)
 	if err := checkChunk(codec, chunk); err != nil {

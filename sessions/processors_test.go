@@ -48,7 +48,7 @@ func TestProcessorAssignmentAndFailover(t *testing.T) {
 	}
 
 	first := newConn(t)
-	p1 := n.AttachProcessor(ctx, first, nil, "")
+	p1 := n.AttachProcessor(ctx, first, sessions.ProcessorParams{})
 	if a := first.expect(protocol.TypeProcessorAttached); a.str("connectionId") != first.ID() {
 		t.Fatalf("%v", a.json)
 	}
@@ -67,7 +67,7 @@ func TestProcessorAssignmentAndFailover(t *testing.T) {
 		t.Fatal("processor count")
 	}
 	second := newConn(t)
-	p2 := n.AttachProcessor(ctx, second, map[string]bool{"es": true, "fr": true}, "")
+	p2 := n.AttachProcessor(ctx, second, sessions.ProcessorParams{Languages: map[string]bool{"es": true, "fr": true}})
 	if !p2.Serves("fr") || p2.Serves("de") || strings.Join(p2.Languages(), ",") != "es,fr" || !p1.Serves("de") {
 		t.Fatal("filters")
 	}
@@ -145,7 +145,7 @@ func TestProcessorAssignmentAndFailover(t *testing.T) {
 	}
 	// A paused broadcast drops translations too.
 	p3c := newConn(t)
-	p3 := n.AttachProcessor(ctx, p3c, nil, "")
+	p3 := n.AttachProcessor(ctx, p3c, sessions.ProcessorParams{})
 	p3c.expect(protocol.TypeLanguagesChanged)
 	if err := sp.Control(ctx, &protocol.ClientMessage{Action: protocol.ActPauseBroadcast}); err != nil {
 		t.Fatal(err)

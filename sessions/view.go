@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -30,9 +31,12 @@ type View struct {
 	EndReason            string                   `json:"endReason,omitempty"`
 	BroadcastState       pentecost.BroadcastState `json:"broadcastState"`
 	// TranslatedLanguages lists the target languages a processor attached
-	// to this node would serve now, so that a listener app can offer them
-	// first; empty once ended.
+	// to this node would serve now (their listeners get its captions), so
+	// that a listener app can offer them first; empty once ended.
 	TranslatedLanguages []string `json:"translatedLanguages"`
+	// AudioLanguages lists those of them that would get translated audio;
+	// the others are served with captions only, over the source audio.
+	AudioLanguages []string `json:"audioLanguages"`
 }
 
 func (s *Service) view(rec *pentecost.Session) *View {
@@ -51,12 +55,13 @@ func (s *Service) view(rec *pentecost.Session) *View {
 		EndReason:            rec.EndReason,
 		BroadcastState:       rec.Broadcast,
 		TranslatedLanguages:  []string{},
+		AudioLanguages:       []string{},
 	}
 	if rec.Ended() {
 		return v
 	}
-	v.TranslatedLanguages = s.translatedLanguages(rec.SourceLanguage)
 	l := s.find(rec.ID)
+	v.TranslatedLanguages, v.AudioLanguages = s.translatedLanguages(rec.SourceLanguage, l)
 	v.ListenerCount, v.LanguageDistribution = s.counts(rec.ID, l)
 	if l == nil {
 		// No connection of the session is here: the record knows whether
@@ -235,9 +240,18 @@ func (s *Service) Delete(ctx context.Context, id, owner string) error {
 	return err
 }
 
-// translatedLanguages lists the languages other than src that some attached
-// processor serves (one that names none serves every language), sorted.
-func (s *Service) translatedLanguages(src string) []string {
+// translatedLanguages lists, sorted, the languages other than src that an
+// attached processor serves (one that names none serves every language),
+// and those of them that get translated audio: from the processor assigned
+// now in the live session l, else from the one a listener joining would be
+// given.
+func (s *Service) translatedLanguages(src string, l *liveSession) (translated, audio []string) {
+	var assigned map[string]*Processor
+	if l != nil {
+		l.mu.Lock()
+		assigned = maps.Clone(l.assign)
+		l.mu.Unlock()
+	}
 	s.procMu.Lock()
 	procs := slices.Clone(s.procs)
 	s.procMu.Unlock()
@@ -254,10 +268,18 @@ func (s *Service) translatedLanguages(src string) []string {
 		}
 	}
 	delete(set, src)
-	out := make([]string, 0, len(set))
-	for l := range set {
-		out = append(out, l)
+	translated, audio = make([]string, 0, len(set)), []string{}
+	for lang := range set {
+		translated = append(translated, lang)
+		p := assigned[lang]
+		if p == nil || !slices.Contains(procs, p) {
+			p = pick(procs, lang)
+		}
+		if p != nil && p.SendsAudio(lang) {
+			audio = append(audio, lang)
+		}
 	}
-	slices.Sort(out)
-	return out
+	slices.Sort(translated)
+	slices.Sort(audio)
+	return translated, audio
 }

@@ -300,6 +300,8 @@ func joinedLine(ev client.Event) string {
 		s += ", the source language"
 	case ev.Bool("translated"):
 		s += ", translated"
+	case ev.Bool("captions") && src != "":
+		s += fmt.Sprintf(", captions only: hearing the source audio (%s), with translated captions", src)
 	case src != "":
 		s += fmt.Sprintf(", untranslated for now: hearing the source audio (%s)", src)
 	}
@@ -327,7 +329,17 @@ func statusLine(ev client.Event) string {
 	case protocol.TypeBroadcastUnmuted:
 		return "broadcast unmuted"
 	case protocol.TypeLanguageChanged:
-		return "language changed to " + ev.String("targetLanguage")
+		s := "language changed to " + ev.String("targetLanguage")
+		switch {
+		case ev.String("targetLanguage") == ev.String("sourceLanguage"):
+		case ev.Bool("translated"):
+			s += ", translated"
+		case ev.Bool("captions"):
+			s += ", captions only (source audio)"
+		default:
+			s += ", untranslated (source audio)"
+		}
+		return s
 	case protocol.TypeConnectionWarning:
 		return "server warning: " + ev.String("message")
 	case protocol.TypeCaption:

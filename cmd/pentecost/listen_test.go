@@ -246,6 +246,32 @@ func TestListenToStdout(t *testing.T) {
 	}
 }
 
+// The listener's lines say what a language gets: translated audio,
+// captions only over the source, or the source alone.
+func TestListenLinesSayTheService(t *testing.T) {
+	ev := func(typ string, kv map[string]any) client.Event {
+		m := map[string]any{"type": typ, "sessionId": "golden-eagle-427", "sourceLanguage": "en", "targetLanguage": "es", "listenerCount": 1.0}
+		for k, v := range kv {
+			m[k] = v
+		}
+		return client.Event{Type: typ, JSON: m}
+	}
+	for _, tc := range []struct {
+		got, want string
+	}{
+		{joinedLine(ev("sessionJoined", map[string]any{"translated": true, "captions": true})), "joined golden-eagle-427 (es): 1 listeners, translated"},
+		{joinedLine(ev("sessionJoined", map[string]any{"translated": false, "captions": true})), "joined golden-eagle-427 (es): 1 listeners, captions only: hearing the source audio (en), with translated captions"},
+		{joinedLine(ev("sessionJoined", map[string]any{"translated": false})), "joined golden-eagle-427 (es): 1 listeners, untranslated for now: hearing the source audio (en)"},
+		{statusLine(ev("languageChanged", map[string]any{"translated": false, "captions": true})), "language changed to es, captions only (source audio)"},
+		{statusLine(ev("languageChanged", map[string]any{"translated": false, "captions": false})), "language changed to es, untranslated (source audio)"},
+		{statusLine(ev("languageChanged", map[string]any{"translated": true, "captions": true})), "language changed to es, translated"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q\nwant %q", tc.got, tc.want)
+		}
+	}
+}
+
 // A translated caption is printed as it arrives, once final; an interim
 // one (a transcript still being recognized) is not, the final one follows.
 func TestListenPrintsFinalCaptions(t *testing.T) {

@@ -20,6 +20,8 @@ type processorConfig struct {
 	clientFlags
 	languages, mode, execCmd string
 	speech                   speechConfig
+	captionsOnly             bool
+	audioLanguages           string
 }
 
 // processorModes are the values of --mode.
@@ -59,6 +61,11 @@ examples:
   # a local whisper.cpp server, a local LibreTranslate, captions only
   pentecost processor --asr openai --asr-url http://127.0.0.1:8081/v1 \
     --mt libretranslate --mt-url http://127.0.0.1:5000 --tts none
+
+Captions only: with --captions-only the processor publishes captions and no
+audio; the listeners of its languages keep hearing the speaker and read (or
+have their phone speak) the translation. --audio-languages es,fr sends audio
+for those languages only, captions only for the others it serves.
 
 Without --token it mints a processor token with the server's built-in issuer
 key, read from --data-dir, for every connection; it never creates a key. The
@@ -102,6 +109,9 @@ variable counts as unset).`, only(clientEnv...))
 			return c, err
 		}
 	}
+	if c.captionsOnly && strings.TrimSpace(c.audioLanguages) != "" {
+		return c, errors.New("--captions-only publishes no audio: it excludes --audio-languages")
+	}
 	valid := false
 	for _, m := range processorModes {
 		valid = valid || c.mode == m
@@ -118,6 +128,8 @@ func (c *processorConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.languages, "languages", "", "comma-separated target languages to serve (e.g. es,fr); empty serves all")
 	fs.StringVar(&c.mode, "mode", "tone", "what to publish: tone, exec, passthrough or speech")
 	fs.StringVar(&c.execCmd, "exec", "", "command run per (session, language) with sh -c; implies --mode exec")
+	fs.BoolVar(&c.captionsOnly, "captions-only", false, "publish captions only, no audio: listeners keep the source audio (attaches with audio=none)")
+	fs.StringVar(&c.audioLanguages, "audio-languages", "", "comma-separated languages to publish audio for; the others get captions only (empty: all; speech mode: those with a voice)")
 	c.speech.register(fs)
 }
 
@@ -165,6 +177,7 @@ func runProcessor(ctx context.Context, args []string, _ io.Reader, _, stderr io.
 		fmt.Fprintf(errw, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
 	}
 	languages := splitLanguages(cfg.languages)
+	captionsOnly, audioLanguages := cfg.captionsOnly, splitLanguages(cfg.audioLanguages)
 	translator := cfg.translator()
 	what := cfg.mode
 	langs := cfg.languages
@@ -191,13 +204,20 @@ func runProcessor(ctx context.Context, args []string, _ io.Reader, _, stderr io.
 			languages = sp.languages
 			langs = strings.Join(languages, ",") + " (what the translator has; --languages overrides)"
 		}
+		if !captionsOnly && len(audioLanguages) == 0 {
+			// Say which languages get a voice, so that the listeners of
+			// the others keep hearing the speaker under the captions.
+			captionsOnly, audioLanguages = sp.audio(ctx, languages, logf)
+		}
 	}
 	eng, err := processor.New(processor.Options{
-		Server:     cfg.server,
-		Token:      token,
-		Languages:  languages,
-		Translator: translator,
-		Logf:       logf,
+		Server:         cfg.server,
+		Token:          token,
+		Languages:      languages,
+		CaptionsOnly:   captionsOnly,
+		AudioLanguages: audioLanguages,
+		Translator:     translator,
+		Logf:           logf,
 	})
 	if err != nil {
 		return err
@@ -205,7 +225,14 @@ func runProcessor(ctx context.Context, args []string, _ io.Reader, _, stderr io.
 	if langs == "" {
 		langs = "all"
 	}
-	logf("reference processor: mode %s, languages %s, server %s", what, langs, cfg.server)
+	audio := "all"
+	switch {
+	case captionsOnly:
+		audio = "none (captions only)"
+	case len(audioLanguages) > 0:
+		audio = strings.Join(audioLanguages, ",")
+	}
+	logf("reference processor: mode %s, languages %s, audio %s, server %s", what, langs, audio, cfg.server)
 	err = eng.Run(ctx)
 	st := eng.Stats()
 	logf("stopped: published %d audio chunks and %d captions; %d source chunks dropped by slow workers, %d worker restarts",

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -148,6 +149,10 @@ func parseVoices(s string) (def string, per map[string]string, err error) {
 // speechSetup is a built pipeline and what it needs at the end.
 type speechSetup struct {
 	pipeline *speech.Pipeline
+	// synth speaks the translations (nil: --tts none); translates is
+	// false with --mt none, when the source passes through as the audio.
+	synth      speech.Synthesizer
+	translates bool
 	// languages served when --languages is not given: nil means all.
 	languages []string
 	describe  string
@@ -261,6 +266,7 @@ func (c *speechConfig) build(logf func(string, ...any), explicitLanguages []stri
 	case "none":
 		parts = append(parts, "no voice (captions only)")
 	}
+	s.synth, s.translates = o.Synthesizer, o.Translator != nil
 	p, err := speech.New(o)
 	if err != nil {
 		s.Close()
@@ -283,4 +289,40 @@ func keyNote(key, env string) string {
 		return " (no key: " + env + " is empty)"
 	}
 	return " (key from " + env + ")"
+}
+
+// audio works out the processor's audio= for the server: captions only
+// without a synthesizer (--tts none), so that listeners keep the speaker's
+// voice under the captions instead of silence; with one and a known list of
+// languages, the languages it has a voice for (each checked once, as the
+// pipeline would). With every language served (no list) it cannot know, and
+// claims audio for all: a language without a voice then gets its captions
+// over silence, as the log says. --mt none passes the source through as
+// the audio: audio for all.
+func (s *speechSetup) audio(ctx context.Context, langs []string, logf func(string, ...any)) (captionsOnly bool, voiced []string) {
+	switch {
+	case !s.translates:
+		return false, nil
+	case s.synth == nil:
+		return true, nil
+	case len(langs) == 0:
+		return false, nil
+	}
+	for _, l := range langs {
+		pctx, cancel := context.WithTimeout(ctx, speech.DefaultPrepareTimeout)
+		err := s.synth.Prepare(pctx, l)
+		cancel()
+		if err != nil {
+			logf("no %s voice (%v): %s listeners get the speaker's audio with the captions", l, err, l)
+			continue
+		}
+		voiced = append(voiced, l)
+	}
+	switch {
+	case len(voiced) == 0:
+		return true, nil
+	case len(voiced) == len(langs):
+		return false, nil
+	}
+	return false, voiced
 }

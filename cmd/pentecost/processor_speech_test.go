@@ -82,20 +82,44 @@ func TestParseVoices(t *testing.T) {
 	}
 }
 
-// The speech mode on the command line, with its stages on stand-ins for
-// an OpenAI-compatible transcription API, LibreTranslate and an
-// OpenAI-compatible speech API that fails: a Spanish listener gets the
-// translated caption, the keys appear nowhere in the output.
-func TestRunProcessorSpeechOverHTTPStandIns(t *testing.T) {
-	const asrKey, mtKey, ttsKey = "sk-asr-0123456789", "lt-key-0123456789", "sk-tts-0123456789"
+// speakSentence sends a second of speech (a tone will do: the recognizer
+// is a stand-in) and the pause that ends it, paced as a speaker sends it:
+// sent all at once, it overflows the processor's worker queue on a busy
+// machine (it drops the oldest source audio, as it should) and no sentence
+// is left to recognize.
+func speakSentence(t *testing.T, sp *client.Conn) {
+	t.Helper()
+	pace := time.NewTicker(20 * time.Millisecond)
+	defer pace.Stop()
+	for i := range 100 {
+		<-pace.C
+		b := make([]byte, 640)
+		for j := 0; i < 50 && j < 320; j++ {
+			binary.LittleEndian.PutUint16(b[2*j:], uint16(int16(8000*math.Sin(2*math.Pi*300*float64(j)/16000))))
+		}
+		if err := sp.SendBinary(cliTestCtx(t), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// standInASR stands in for an OpenAI-compatible transcription API that
+// hears "Good morning." in anything, given key.
+func standInASR(t *testing.T, key string) *httptest.Server {
 	asr := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/audio/transcriptions" || r.Header.Get("Authorization") != "Bearer "+asrKey {
+		if r.URL.Path != "/v1/audio/transcriptions" || r.Header.Get("Authorization") != "Bearer "+key {
 			http.Error(w, `{"error":{"message":"bad request"}}`, http.StatusBadRequest)
 			return
 		}
 		_ = json.NewEncoder(w).Encode(map[string]string{"text": "Good morning."})
 	}))
-	defer asr.Close()
+	t.Cleanup(asr.Close)
+	return asr
+}
+
+// standInMT stands in for LibreTranslate, translating into Spanish only
+// ("Buenos días."), given key.
+func standInMT(t *testing.T, key string) *httptest.Server {
 	mt := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req map[string]string
 		_ = json.NewDecoder(r.Body).Decode(&req)
@@ -103,13 +127,23 @@ func TestRunProcessorSpeechOverHTTPStandIns(t *testing.T) {
 			_ = json.NewEncoder(w).Encode([]map[string]any{{"code": "en", "targets": []string{"es"}}})
 			return
 		}
-		if req["api_key"] != mtKey {
+		if req["api_key"] != key {
 			http.Error(w, `{"error":"Invalid API key"}`, http.StatusForbidden)
 			return
 		}
 		_ = json.NewEncoder(w).Encode(map[string]string{"translatedText": "Buenos días."})
 	}))
-	defer mt.Close()
+	t.Cleanup(mt.Close)
+	return mt
+}
+
+// The speech mode on the command line, with its stages on stand-ins for
+// an OpenAI-compatible transcription API, LibreTranslate and an
+// OpenAI-compatible speech API that fails: a Spanish listener gets the
+// translated caption, the keys appear nowhere in the output.
+func TestRunProcessorSpeechOverHTTPStandIns(t *testing.T) {
+	const asrKey, mtKey, ttsKey = "sk-asr-0123456789", "lt-key-0123456789", "sk-tts-0123456789"
+	asr, mt := standInASR(t, asrKey), standInMT(t, mtKey)
 	tts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":{"message":"Incorrect API key provided: `+r.Header.Get("Authorization")+`"}}`, http.StatusUnauthorized)
 	}))
@@ -164,23 +198,7 @@ func TestRunProcessorSpeechOverHTTPStandIns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A second of speech (a tone will do: the recognizer is a stand-in)
-	// and the pause that ends it, paced as a speaker sends it: sent all at
-	// once, it overflows the processor's worker queue on a busy machine
-	// (it drops the oldest source audio, as it should) and no sentence is
-	// left to recognize.
-	pace := time.NewTicker(20 * time.Millisecond)
-	defer pace.Stop()
-	for i := range 100 {
-		<-pace.C
-		b := make([]byte, 640)
-		for j := 0; i < 50 && j < 320; j++ {
-			binary.LittleEndian.PutUint16(b[2*j:], uint16(int16(8000*math.Sin(2*math.Pi*300*float64(j)/16000))))
-		}
-		if err := sp.SendBinary(cliTestCtx(t), b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	speakSentence(t, sp)
 	for {
 		ev, err := li.Next(cliTestCtx(t))
 		if err != nil {

@@ -47,7 +47,16 @@ func TestParseProcessor(t *testing.T) {
 	if _, ok := c.translator().(processor.Passthrough); !ok {
 		t.Errorf("passthrough translator %T", c.translator())
 	}
-	for _, bad := range [][]string{{"--mode", "exec"}, {"--mode", "karaoke"}, {"--mode", "tone", "--exec", "cat"}, {"extra"}} {
+	c, _ = parseProcessor([]string{"--captions-only"}, getenv, &bytes.Buffer{})
+	if !c.captionsOnly || c.audioLanguages != "" {
+		t.Errorf("--captions-only: %+v", c)
+	}
+	c, _ = parseProcessor([]string{"--languages", "es,fr", "--audio-languages", "es"}, getenv, &bytes.Buffer{})
+	if c.captionsOnly || c.audioLanguages != "es" {
+		t.Errorf("--audio-languages: %+v", c)
+	}
+	for _, bad := range [][]string{{"--mode", "exec"}, {"--mode", "karaoke"}, {"--mode", "tone", "--exec", "cat"}, {"extra"},
+		{"--captions-only", "--audio-languages", "es"}} {
 		if _, err := parseProcessor(bad, getenv, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

@@ -81,7 +81,7 @@ func (c *conn) connect(r *http.Request) error {
 			return pentecost.Invalid("role", "must be speaker or listener")
 		}
 	case protocol.ActAttachProcessor:
-		return c.attachProcessor(token, q.Get("languages"), q.Get("codec"))
+		return c.attachProcessor(token, q.Get("languages"), q.Get("audio"), q.Get("codec"))
 	case protocol.ActJoinSession, "":
 		switch {
 		case role == protocol.RoleSpeaker:
@@ -402,6 +402,7 @@ func joinedMessage(c *conn, info sessions.JoinInfo, base64 bool, now time.Time) 
 		BroadcastState:   info.Session.Broadcast,
 		SpeakerConnected: info.SpeakerConnected,
 		Translated:       info.Translated,
+		Captions:         info.Captions,
 		AudioEncoding:    enc,
 		AudioFormat:      info.Codec,
 		Codec:            info.Codec,
@@ -411,12 +412,12 @@ func joinedMessage(c *conn, info sessions.JoinInfo, base64 bool, now time.Time) 
 	}
 }
 
-func (c *conn) attachProcessor(token, languages, codec string) error {
-	langs, err := sessions.ParseLanguageFilter(languages)
+func (c *conn) attachProcessor(token, languages, audio, codec string) error {
+	params, err := sessions.ParseProcessorParams(languages, audio)
 	if err != nil {
 		return err
 	}
-	if codec, err = protocol.ParseCodec("codec", codec, protocol.CodecPCM16); err != nil {
+	if params.Codec, err = protocol.ParseCodec("codec", codec, protocol.CodecPCM16); err != nil {
 		return err
 	}
 	id, err := c.verify(token)
@@ -430,7 +431,7 @@ func (c *conn) attachProcessor(token, languages, codec string) error {
 	c.role = protocol.RoleProcessor
 	c.identity = &id
 	c.mu.Unlock()
-	p := c.srv.o.Sessions.AttachProcessor(c.ctx, c, langs, codec)
+	p := c.srv.o.Sessions.AttachProcessor(c.ctx, c, params)
 	c.mu.Lock()
 	c.processor = p
 	c.mu.Unlock()

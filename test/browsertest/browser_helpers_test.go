@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/pentecost/pentecost/processor"
 	"github.com/pentecost/pentecost/server"
 )
 
@@ -399,4 +400,29 @@ func checkLabels(t *testing.T, p *page) {
 	if u := unlabeled(p); len(u) > 0 {
 		t.Errorf("%s: controls without an accessible name: %v", p.name, u)
 	}
+}
+
+// runProcessor runs the reference processor against n with o (its server
+// and a processor token filled in) until stop, or the end of the test.
+// stop detaches it and may be called more than once.
+func runProcessor(t *testing.T, n *node, o processor.Options) (stop func()) {
+	t.Helper()
+	tok, err := n.srv.Auth.Mint("translator", time.Hour, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Server, o.Token = n.url, processor.StaticToken(tok)
+	eng, err := processor.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = eng.Run(ctx)
+	}()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
 }

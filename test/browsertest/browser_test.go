@@ -1,7 +1,6 @@
 package browsertest
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -380,24 +379,7 @@ func TestBrowserTranslated(t *testing.T) {
 		t.Fatalf("before the processor: %v", s)
 	}
 
-	tok, err := n.srv.Auth.Mint("translator", time.Hour, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := processor.New(processor.Options{
-		Server: n.url, Token: processor.StaticToken(tok), Languages: []string{"es"},
-		Translator: processor.Passthrough{},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = eng.Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	stop := runProcessor(t, n, processor.Options{Languages: []string{"es"}, Translator: processor.Passthrough{}})
 
 	es.waitStats("translated audio", 15*time.Second, func(s stats) bool {
 		return s["untranslated"] == false && s.num("lastKind") == 1
@@ -407,8 +389,7 @@ func TestBrowserTranslated(t *testing.T) {
 		t.Errorf("the untranslated badge still shows")
 	}
 
-	cancel()
-	<-done
+	stop()
 	es.waitStats("the source again", 15*time.Second, func(s stats) bool {
 		return s["untranslated"] == true && s.num("lastKind") == 0
 	})

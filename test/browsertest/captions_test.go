@@ -42,25 +42,9 @@ func TestBrowserCaptions(t *testing.T) {
 	es := listenerAt(t, b, n.url, "listener-es", id, "es", asPhone)
 	waitPlaying(es, stats{}, 15*time.Second)
 
-	tok, err := n.srv.Auth.Mint("translator", time.Hour, true)
-	if err != nil {
-		t.Fatal(err)
-	}
 	capt := &captioner{}
 	capt.finals.Store(true)
-	eng, err := processor.New(processor.Options{
-		Server: n.url, Token: processor.StaticToken(tok), Languages: []string{"es"}, Translator: capt,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = eng.Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	stop := runProcessor(t, n, processor.Options{Languages: []string{"es"}, Translator: capt})
 
 	es.waitStats("translated captions", 15*time.Second, func(s stats) bool {
 		return s["untranslated"] == false && s.num("captionLines") >= 2
@@ -107,8 +91,7 @@ func TestBrowserCaptions(t *testing.T) {
 	es.waitStats("captions again", 10*time.Second, func(s stats) bool { return s.str("state") == "live" && s.str("captionLive") != "" })
 
 	// The translation stops: back to the original, captions cleared.
-	cancel()
-	<-done
+	stop()
 	es.waitStats("the original audio", 15*time.Second, func(s stats) bool { return s["untranslated"] == true })
 	s := es.waitStats("captions cleared", 5*time.Second, func(s stats) bool {
 		return s.num("captionLines") == 0 && s.str("captionLive") == ""

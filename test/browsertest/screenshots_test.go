@@ -142,29 +142,26 @@ func TestBrowserScreenshots(t *testing.T) {
 	}
 
 	// A phone on the room's Wi-Fi (a non-secure origin) with Spanish captions.
-	tok, err := n.srv.Auth.Mint("translator", time.Hour, true)
-	if err != nil {
-		t.Fatal(err)
-	}
 	capt := &captioner{}
 	capt.finals.Store(true)
-	eng, err := processor.New(processor.Options{Server: n.url, Token: processor.StaticToken(tok), Languages: []string{"es"}, Translator: capt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = eng.Run(ctx)
-	}()
+	stop := runProcessor(t, n, processor.Options{Languages: []string{"es"}, Translator: capt})
 	room := listenerAt(t, b, roomURL(n), "listener-room", id, "es", asPhone)
 	room.waitStats("captions", 20*time.Second, func(s stats) bool {
 		return s.str("state") == "live" && s.num("captionLines") >= 3 && s.str("captionLive") != ""
 	})
 	shot(t, room, dir, "listen-room-captions", phone, false)
-	cancel()
-	<-done
+	stop()
+
+	// French served with captions only, the phone's voice reading them (a
+	// stand-in speech engine with a French voice: headless Chromium has none).
+	stopFr := captionsOnlyProcessor(t, n, &sentences{}, "fr")
+	fr := listenerAt(t, b, roomURL(n), "listener-fr-voice", id, "fr", asPhone,
+		injectScript(fakeSpeech(`[{name: 'Test Français', lang: 'fr-FR'}]`)))
+	fr.waitStats("French captions", 20*time.Second, func(s stats) bool { return s["voiceOffered"] == true && s.num("captionLines") >= 2 })
+	chooseMode(fr, "voice")
+	fr.waitStats("the voice", 10*time.Second, func(s stats) bool { return s.num("voiceSpoken") >= 2 && s.num("captionLines") >= 4 })
+	shot(t, fr, dir, "listen-voice", phone, false)
+	stopFr()
 
 	// Paused by the speaker, in the dark scheme.
 	sp.click("pause")

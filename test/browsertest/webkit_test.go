@@ -19,8 +19,14 @@ import (
 // session ID.
 func goSpeaker(t *testing.T, n *node) string {
 	t.Helper()
+	return goSpeakerIn(t, n, "en")
+}
+
+// goSpeakerIn is goSpeaker for a session whose source language is lang.
+func goSpeakerIn(t *testing.T, n *node, lang string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	q := url.Values{"action": {"createSession"}, "sourceLanguage": {"en"}, "token": {n.token("pastor")}}
+	q := url.Values{"action": {"createSession"}, "sourceLanguage": {lang}, "token": {n.token("pastor")}}
 	c, err := client.Dial(ctx, "ws://"+n.addr+"/ws?"+q.Encode(), client.DialOptions{})
 	if err != nil {
 		cancel()

@@ -602,8 +602,6 @@ func TestMessageConventions(t *testing.T) {
 		act(t, c, "refreshConnection")
 		act(t, c, "joinSession", "sessionId", id, "targetLanguage", "de")
 	}
-	sendBin(t, sp, chunk(2, 30))
-	act(t, li, "switchLanguage", "targetLanguage", "xx")
 	types := map[string]bool{}
 	// record reads c, checking every message, until one of type typ (or,
 	// with typ "", until the connection ends).
@@ -627,9 +625,13 @@ func TestMessageConventions(t *testing.T) {
 			}
 		}
 	}
-	// Each listener's actions are done before the session ends.
+	// Each listener's actions are done before the next chunk, so that it
+	// is not dropped by a pausePlayback still in effect; the base64
+	// listener's audioData comes from it.
 	record(li, "languageChanged")
 	record(txt, "languageChanged")
+	sendBin(t, sp, chunk(2, 30))
+	act(t, li, "switchLanguage", "targetLanguage", "xx")
 	n.Clock.Advance(31 * time.Second) // a periodic status, pings
 	record(sp, "connectionRefreshComplete")
 	act(t, sp, "endSession", "reason", "bye")

@@ -92,16 +92,19 @@ function optionText(l) {
 
 /**
  * fillLanguages fills a <select> with languages, native names first. With
- * served ({source, translated}), what is served now comes first: the source
- * (marked original) and the languages a processor translates into, then the
- * rest under "other languages (original audio)". labels: {now, other,
- * original(name)}.
+ * served ({source, translated, audio}), what is served now comes first: the
+ * source (marked original) and the languages a processor translates into
+ * (those not in audio marked as captions), then the rest under "other
+ * languages (original audio)". labels: {now, other, original(name),
+ * captions(name)}.
  */
 export function fillLanguages(select, languages, value, served = null, labels = null) {
   if (!served || !labels) {
     select.replaceChildren(...languages.map((l) => new Option(optionText(l), l.code)));
   } else {
     const tr = new Set(served.translated || []);
+    // Served with captions only: the original audio and translated text.
+    const audio = new Set(served.audio || served.translated || []);
     const now = document.createElement('optgroup');
     now.label = labels.now;
     const other = document.createElement('optgroup');
@@ -110,7 +113,9 @@ export function fillLanguages(select, languages, value, served = null, labels = 
     if (src) now.append(new Option(labels.original(optionText(src)), src.code));
     for (const l of languages) {
       if (l.code === served.source) continue;
-      (tr.has(l.code) ? now : other).append(new Option(optionText(l), l.code));
+      if (!tr.has(l.code)) other.append(new Option(optionText(l), l.code));
+      else if (!audio.has(l.code) && labels.captions) now.append(new Option(labels.captions(optionText(l)), l.code));
+      else now.append(new Option(optionText(l), l.code));
     }
     select.replaceChildren(...[now, other].filter((g) => g.childElementCount > 0));
   }

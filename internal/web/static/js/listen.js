@@ -8,6 +8,7 @@ import {
 import { Player, audioSupported } from './player/player.js';
 import { createDecoder, canDecode, PCM_RATE } from './player/decode.js';
 import { mediaSession, playbackState, clearMediaSession, screenWake, wakeLockSupported } from './background.js';
+import { Voice } from './voice.js';
 
 // The codec to ask for: Opus (about 30 kbit/s instead of 262) when this
 // browser can decode it, WebCodecs or WASM; docs/webapps.md.
@@ -16,6 +17,9 @@ const WANT_CODEC = canDecode('opus') ? 'opus' : 'pcm16';
 const LANG_KEY = 'pentecost.listenLanguage';
 const LOW_DELAY_KEY = 'pentecost.lowDelay';
 const CAPTION_SIZE_KEY = 'pentecost.captionSize';
+const MODE_KEY = 'pentecost.listenMode';
+// While the phone's voice speaks, the original underneath is this loud.
+const DUCK = 0.25;
 const CAPTION_SIZES = [1, 1.25, 1.5, 1.85, 2.25, 2.75]; // rem
 const MAX_CAPTION_LINES = 200;
 // Latency taps (docs/webapps.md, "Latency"): ?taps on the URL records when
@@ -60,6 +64,18 @@ const S = stats({
   audioElement: false, // sound goes through the <audio> element
   audioElementPlaying: false,
   translatedLanguages: [], // from GET /sessions/{id}
+  audioLanguages: [], // from GET /sessions/{id}
+  captionsServed: false, // a processor serves the language (sessionJoined/languageChanged captions)
+  listenMode: 'audio', // what the listener follows now: audio, voice, text
+  listenModeWanted: 'audio', // what they chose
+  voiceOffered: false, // the language has captions but no translated audio
+  voiceSupported: false,
+  voiceAvailable: false, // a voice speaks the language on this device
+  voiceName: '',
+  voiceSpeaking: false,
+  voiceSpoken: 0, // utterances started
+  voiceEnded: 0, // utterances the engine said it finished
+  voiceDropped: 0, // captions skipped to stay near live
   codec: '', // what the server sends: sessionJoined's codec
   decoder: '', // how it is decoded: 'pcm16', 'webcodecs' or 'wasm'
   bytesReceived: 0, // audio bytes received (payloads, headers included)
@@ -74,6 +90,9 @@ const el = {
   activity: $('activity'), activityBar: $('activity-bar'), delay: $('delay'),
   lowDelay: $('low-delay'), keepAwake: $('keep-awake'), keepAwakeField: $('keep-awake-field'), audio: $('audio'),
   toggle: $('toggle'), volume: $('volume'), playerLanguage: $('player-language'), leave: $('leave'), uiLang: $('ui-lang'),
+  modeField: $('mode-field'), modeAudio: $('mode-audio'), modeVoice: $('mode-voice'), modeText: $('mode-text'),
+  modeVoiceField: $('mode-voice-field'), modeAudioHint: $('mode-audio-hint'), modeVoiceHint: $('mode-voice-hint'),
+  voiceNote: $('voice-note'), modeBadge: $('mode-badge'),
 };
 
 let languages = [];
@@ -100,6 +119,19 @@ let userPaused = false;
 let lastSeq = null;
 let fadeNext = false;
 let full = false;
+// The language's service, from sessionJoined and languageChanged: whether
+// the audio is made for it, and whether its translated captions arrive.
+let audioTranslated = true;
+let captionsServed = false;
+let captionsSeen = false; // a caption arrived for this language (a transcript, say)
+let wantMode = (() => {
+  let m = '';
+  try { m = localStorage.getItem(MODE_KEY) || ''; } catch { /* private mode */ }
+  return ['audio', 'voice', 'text'].includes(m) ? m : 'audio';
+})();
+let mode = 'audio';
+const voice = new Voice({ onChange: () => { applyVolume(); render(); } });
+S.voiceSupported = voice.supported;
 
 // ---- UI language and the form ----
 
@@ -226,7 +258,8 @@ function onPlayerStats(m) {
 
 function applyVolume() {
   if (!player) return;
-  player.setVolume((Number(el.volume.value) / 100) * (typeof broadcast.volume === 'number' ? broadcast.volume : 1));
+  const duck = mode === 'voice' && voice.speaking ? DUCK : 1;
+  player.setVolume((Number(el.volume.value) / 100) * (typeof broadcast.volume === 'number' ? broadcast.volume : 1) * duck);
 }
 
 el.volume.addEventListener('input', applyVolume);
@@ -276,9 +309,19 @@ function onAudio(buf) {
     render();
   }
   setUntranslated(kind === 0 && S.targetLanguage !== S.sourceLanguage);
-  if (userPaused || !decoder || !player) return;
+  if (userPaused || mode === 'text' || !decoder || !player) return;
   decoder.decode(buf, 16, { gap, arrival });
   S.decoder = decoder.kind;
+}
+
+// setService reads what sessionJoined or languageChanged says the language
+// gets: audio made for it (translated), its translated captions (captions;
+// older servers leave it out: none announced).
+function setService(m) {
+  audioTranslated = m.translated !== false || S.targetLanguage === S.sourceLanguage;
+  captionsServed = m.captions === true;
+  S.captionsServed = captionsServed;
+  applyMode();
 }
 
 // setUntranslated follows the stream's kind. Falling back to the original
@@ -322,6 +365,10 @@ el.captionLarger.addEventListener('click', () => captionSize(Number(el.captions.
 function onCaption(m) {
   if (m.targetLanguage && m.targetLanguage !== S.targetLanguage) return;
   S.captions++;
+  if (!captionsSeen) {
+    captionsSeen = true;
+    render(); // the choice of how to follow appears with the first caption
+  }
   el.captions.hidden = false;
   const log = el.captionLog;
   // Follow the newest line unless the listener scrolled back to read.
@@ -332,6 +379,7 @@ function onCaption(m) {
       line.textContent = m.text;
       log.append(line);
       while (log.childElementCount > MAX_CAPTION_LINES) log.firstElementChild.remove();
+      if (mode === 'voice') voice.say(m.text);
     }
     setLiveCaption('');
   } else {
@@ -352,6 +400,58 @@ function clearCaptions() {
   el.captionLog.replaceChildren();
   setLiveCaption('');
   S.captionLines = 0;
+  voice.clear();
+}
+
+// ---- How to follow: sound, the phone's voice, captions only ----
+
+// voiceOffered: the language is served with captions only, so the phone
+// may speak them.
+function voiceOffered() {
+  return captionsServed && !audioTranslated && S.targetLanguage !== S.sourceLanguage;
+}
+
+// applyMode works out the mode the listener follows from their choice and
+// what the language offers: the voice falls back to the sound where the
+// language has its own audio (or no captions), and comes back by itself.
+function applyMode() {
+  const next = wantMode === 'text' ? 'text' : wantMode === 'voice' && voiceOffered() ? 'voice' : 'audio';
+  const was = mode;
+  mode = next;
+  S.listenMode = mode;
+  S.listenModeWanted = wantMode;
+  S.voiceOffered = voiceOffered();
+  voice.setLanguage(S.targetLanguage);
+  if (mode === 'voice') voice.enable();
+  else if (was === 'voice') voice.disable();
+  if ((was === 'text') !== (mode === 'text')) {
+    // Captions only: the server stops sending audio to this listener.
+    if (mode === 'text' && player) player.flush();
+    if (mode !== 'text') fadeNext = true;
+    syncServerPlayback();
+  }
+  applyVolume();
+}
+
+// syncServerPlayback tells the server whether to send audio: not while the
+// listener has stopped, nor in captions-only mode.
+function syncServerPlayback() {
+  if (active && active.joined) sendJSON(active.ws, { action: serverPaused() ? 'pausePlayback' : 'resumePlayback' });
+}
+
+function serverPaused() { return userPaused || mode === 'text'; }
+
+for (const r of [el.modeAudio, el.modeVoice, el.modeText]) {
+  r.addEventListener('change', () => {
+    if (!r.checked) return;
+    wantMode = r.value;
+    try { localStorage.setItem(MODE_KEY, wantMode); } catch { /* private mode */ }
+    // In the gesture: Safari on iOS lets a page speak only after a first
+    // utterance the user started.
+    if (wantMode === 'voice') voice.enable();
+    applyMode();
+    render();
+  });
 }
 
 // ---- Options: low delay, keep the screen on ----
@@ -396,12 +496,21 @@ async function loadSession(id) {
   if (n !== sessionFetch) return;
   session = v && v.sessionId === id ? v : null;
   S.translatedLanguages = (session && session.translatedLanguages) || [];
+  // A server that does not say which have audio gives audio to them all.
+  S.audioLanguages = session ? (session.audioLanguages || S.translatedLanguages) : [];
   fillPickers();
 }
 
 function fillPickers() {
-  const info = session ? { source: session.sourceLanguage, translated: session.translatedLanguages || [] } : null;
-  const labels = { now: i18n.t('optNow'), other: i18n.t('optOther'), original: (name) => i18n.t('optOriginal', { name }) };
+  const info = session ? {
+    source: session.sourceLanguage,
+    translated: session.translatedLanguages || [],
+    audio: session.audioLanguages || session.translatedLanguages || [],
+  } : null;
+  const labels = {
+    now: i18n.t('optNow'), other: i18n.t('optOther'), original: (name) => i18n.t('optOriginal', { name }),
+    captions: (name) => i18n.t('optCaptions', { name }),
+  };
   fillLanguages(el.language, languages, el.language.value, info, labels);
   // Keep what the select shows: a change the server has not confirmed yet.
   if (S.targetLanguage) fillLanguages(el.playerLanguage, languages, el.playerLanguage.value || S.targetLanguage, info, labels);
@@ -434,6 +543,14 @@ function start(id, lang) {
   userPaused = false;
   lastSeq = null;
   S.untranslated = false;
+  audioTranslated = true;
+  captionsServed = false;
+  captionsSeen = false;
+  // In the Listen click: Safari on iOS speaks only after a first utterance
+  // the user started, so a listener who chose the phone's voice before has
+  // it unlocked here.
+  if (wantMode === 'voice') voice.enable();
+  applyMode();
   el.sessionLabel.textContent = id;
   clearCaptions();
   el.captions.hidden = true;
@@ -487,6 +604,7 @@ function onMessage(ws, m) {
       speakerConnected = m.speakerConnected !== false;
       if (speakerConnected) speakerSeen = true;
       setUntranslated(m.translated === false && S.targetLanguage !== S.sourceLanguage);
+      setService(m);
       // The codec this connection receives: the one asked for, or what the
       // server can send (a server without Opus relays the session's own).
       audioFormat = m.codec || m.audioFormat || 'pcm16';
@@ -500,7 +618,7 @@ function onMessage(ws, m) {
         S.decoder = decoder ? decoder.kind : '';
       }
       // The server does not remember a pause across connections.
-      if (userPaused) sendJSON(ws, { action: 'pausePlayback' });
+      if (serverPaused()) sendJSON(ws, { action: 'pausePlayback' });
       // A new stream position: sequence numbers may start over after a
       // server restart, so forget the old one and fade the first chunk in.
       lastSeq = null;
@@ -525,6 +643,10 @@ function onMessage(ws, m) {
     case 'speakerStateChanged':
       if (m.broadcastState) broadcast = m.broadcastState;
       if (broadcast.isPaused || broadcast.isMuted) setLiveCaption('');
+      // Muted: what waits to be spoken goes; paused: it waits too.
+      if (broadcast.isMuted) voice.clear();
+      if (broadcast.isPaused) voice.pause();
+      else voice.resume();
       applyVolume();
       break;
     case 'volumeChanged':
@@ -546,6 +668,8 @@ function onMessage(ws, m) {
       S.sourceLanguage = m.sourceLanguage || S.sourceLanguage;
       clearCaptions();
       S.untranslated = m.translated === false && S.targetLanguage !== S.sourceLanguage;
+      captionsSeen = false;
+      setService(m);
       lastSeq = null; // another stream, other numbers
       fadeNext = true;
       if (player) player.flush();
@@ -561,6 +685,7 @@ function onMessage(ws, m) {
       wanted = false;
       stopTimers();
       setLiveCaption('');
+      voice.disable();
       if (player) player.flush();
       wake.set(false);
       playbackState('none');
@@ -652,7 +777,7 @@ function finishRefresh(m) {
   pending = null;
   S.connectionId = m.connectionId;
   S.refreshes++;
-  if (userPaused) sendJSON(active.ws, { action: 'pausePlayback' });
+  if (serverPaused()) sendJSON(active.ws, { action: 'pausePlayback' });
   if (old && old.ws.readyState <= WebSocket.OPEN) old.ws.close(1000, 'refreshed');
   clearTimeout(reconnectTimer);
   reconnectTimer = 0;
@@ -680,6 +805,7 @@ function leave() {
   wake.set(false);
   clearMediaSession();
   clearCaptions();
+  voice.disable();
   S.state = 'idle';
   history.replaceState(null, '', '/');
   showOnly([el.join, el.player], el.join);
@@ -701,9 +827,10 @@ el.toggle.addEventListener('click', () => {
 function setUserPaused(p) {
   if (!wanted || p === userPaused) return;
   userPaused = p;
-  if (active) sendJSON(active.ws, { action: userPaused ? 'pausePlayback' : 'resumePlayback' });
+  syncServerPlayback();
   if (userPaused) {
     setLiveCaption('');
+    voice.clear();
     if (player) {
       player.flush();
       player.pause();
@@ -773,12 +900,19 @@ function render() {
     s: retryIn,
   };
   const untranslated = S.untranslated && st === 'live';
-  let detailText = detail ? i18n.t(untranslated ? 'lUntranslatedDetail' : detail, vars) : '';
+  let detailKey = detail;
+  if (st === 'live') {
+    if (mode === 'text') detailKey = 'lTextDetail';
+    else if (mode === 'voice' && voice.available) detailKey = 'lVoiceDetail';
+    else if (untranslated) detailKey = captionsServed ? 'lCaptionsOnlyDetail' : 'lUntranslatedDetail';
+  }
+  let detailText = detailKey ? i18n.t(detailKey, vars) : '';
   if (st === 'error') detailText = fatalDetail;
   el.status.dataset.state = st;
   if (el.statusText.textContent !== i18n.t(title)) el.statusText.textContent = i18n.t(title);
   if (el.statusDetail.textContent !== detailText) el.statusDetail.textContent = detailText;
-  el.untranslated.hidden = !untranslated;
+  el.untranslated.hidden = !untranslated || captionsServed || mode === 'text';
+  renderMode(st, vars);
   const done = st === 'ended' || st === 'notFound' || st === 'error';
   el.toggle.hidden = false;
   el.toggle.setAttribute('aria-pressed', userPaused ? 'true' : 'false');
@@ -791,9 +925,50 @@ function render() {
   $('volume-field').hidden = done;
   $('player-language-field').hidden = done;
   $('options').hidden = done;
+  // Following by text makes sense where text comes: translated captions
+  // are announced, or a caption (a transcript) arrived.
+  el.modeField.hidden = done || !(captionsServed || captionsSeen || mode === 'text');
   el.activity.parentElement.hidden = done;
   document.title = `${i18n.t(title)} · ${S.sessionId || 'Pentecost'}`;
   if (!wanted && !ended && !fatal) document.title = i18n.t('listenTitle');
+}
+
+// renderMode shows how the listener follows: the choice (the voice only
+// where the language has captions but no translated audio), a badge in the
+// status, and a note when the phone has no voice for the language.
+function renderMode(st, vars) {
+  const offered = voiceOffered();
+  el.modeVoiceField.hidden = !offered;
+  el.modeAudio.checked = mode === 'audio';
+  el.modeVoice.checked = mode === 'voice';
+  el.modeText.checked = mode === 'text';
+  let audioHint = 'lModeAudioHint';
+  if (S.targetLanguage !== S.sourceLanguage) audioHint = audioTranslated ? 'lModeAudioTranslatedHint' : 'lModeAudioOriginalHint';
+  setText(el.modeAudioHint, i18n.t(audioHint, vars));
+  setText(el.modeVoiceHint, i18n.t('lModeVoiceHint', vars));
+  let note = '';
+  if (mode === 'voice' && !voice.supported) note = i18n.t('lVoiceUnsupported');
+  else if (mode === 'voice' && !voice.available) note = i18n.t('lVoiceNone', vars);
+  setText(el.voiceNote, note);
+  el.voiceNote.hidden = note === '';
+  let badge = '';
+  if (st === 'live' || st === 'paused' || st === 'muted') {
+    if (mode === 'text') badge = i18n.t('lTextBadge');
+    else if (mode === 'voice' && voice.available) badge = i18n.t('lVoiceBadge', vars);
+    else if (captionsServed && !audioTranslated) badge = i18n.t('lCaptionsBadge', vars);
+  }
+  setText(el.modeBadge, badge);
+  el.modeBadge.hidden = badge === '';
+  S.voiceAvailable = voice.available;
+  S.voiceName = voice.voiceName;
+  S.voiceSpeaking = voice.speaking;
+  S.voiceSpoken = voice.spoken;
+  S.voiceEnded = voice.ended;
+  S.voiceDropped = voice.dropped;
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
 }
 
 // ---- Start-up ----

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/pentecost/pentecost/client"
+	"github.com/pentecost/pentecost/internal/testserver"
+	"github.com/pentecost/pentecost/server"
+)
+
+// voices is a synthesizer with a voice for the languages it holds.
+type voices map[string]bool
+
+func (v voices) Prepare(_ context.Context, lang string) error {
+	if !v[lang] {
+		return errors.New("no such voice")
+	}
+	return nil
+}
+
+func (v voices) Synthesize(context.Context, string, string, func([]int16)) error { return nil }
+
+// The speech mode tells the server which languages get a voice.
+func TestSpeechAudioParameter(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		setup      speechSetup
+		langs      []string
+		want       string
+		logMissing string
+	}{
+		{"--mt none: the source passes through", speechSetup{translates: false}, []string{"es"}, "all", ""},
+		{"--tts none: captions only", speechSetup{translates: true}, []string{"es", "fr"}, "none", ""},
+		{"every language served: cannot know", speechSetup{translates: true, synth: voices{"es": true}}, nil, "all", ""},
+		{"a voice for each", speechSetup{translates: true, synth: voices{"es": true, "fr": true}}, []string{"es", "fr"}, "all", ""},
+		{"a voice for some", speechSetup{translates: true, synth: voices{"es": true}}, []string{"es", "fr"}, "[es]", "no fr voice"},
+		{"a voice for none", speechSetup{translates: true, synth: voices{}}, []string{"fr"}, "none", "no fr voice"},
+	} {
+		var log bytes.Buffer
+		none, audio := tc.setup.audio(context.Background(), tc.langs, func(f string, a ...any) { fmt.Fprintf(&log, f+"\n", a...) })
+		got := "all"
+		switch {
+		case none:
+			got = "none"
+		case audio != nil:
+			got = fmt.Sprint(audio)
+		}
+		if got != tc.want {
+			t.Errorf("%s: audio %s, want %s", tc.name, got, tc.want)
+		}
+		if tc.logMissing != "" && !strings.Contains(log.String(), tc.logMissing) {
+			t.Errorf("%s: the log does not say %q:\n%s", tc.name, tc.logMissing, log.String())
+		}
+	}
+}
+
+// --tts none on the command line: the processor attaches captions only, so
+// the Spanish listener keeps hearing the speaker (source frames) and gets
+// the translated caption, told translated false and captions true.
+func TestRunProcessorSpeechCaptionsOnly(t *testing.T) {
+	const asrKey, mtKey = "sk-asr-0123456789", "lt-key-0123456789"
+	asr, mt := standInASR(t, asrKey), standInMT(t, mtKey)
+	t.Setenv(envASRKey, asrKey)
+	t.Setenv(envMTKey, mtKey)
+
+	cfg := server.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.ShutdownGrace = 200 * time.Millisecond
+	cfg.SweepInterval = 0
+	cfg.AudioMaxChunksPerSec = 100000
+	n := testserver.StartConfig(t, cfg, clockwork.NewFakeClockAt(time.Now().Add(time.Minute)))
+	ctx, cancel := context.WithCancel(cliTestCtx(t))
+	defer cancel()
+	var stderr syncBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stderr:\n%s", stderr.String())
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		done <- runProcessor(ctx, []string{"--server", n.URL, "--data-dir", n.Config.DataDir, "--languages", "es",
+			"--asr", "openai", "--asr-url", asr.URL + "/v1", "--mt", "libretranslate", "--mt-url", mt.URL, "--tts", "none"},
+			nil, &bytes.Buffer{}, &stderr)
+	}()
+
+	sp, err := client.Dial(cliTestCtx(t), n.WS("action=createSession&sourceLanguage=en&token="+url.QueryEscape(n.Token("alice"))), client.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.CloseNow()
+	ev, err := sp.Expect(cliTestCtx(t), "sessionCreated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := ev.String("sessionId")
+	// Wait for the processor, so that the listener's join is served.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "attached to"); {
+		if time.Now().After(deadline) {
+			t.Fatal("the processor did not attach")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	li, err := client.Dial(cliTestCtx(t), n.WS("sessionId="+sid+"&targetLanguage=es"), client.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer li.CloseNow()
+	joined, err := li.Expect(cliTestCtx(t), "sessionJoined")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if joined.Bool("translated") || !joined.Bool("captions") {
+		t.Fatalf("sessionJoined %v: want translated false, captions true", joined.JSON)
+	}
+	speakSentence(t, sp)
+	heard := 0
+	for {
+		ev, err := li.Next(cliTestCtx(t))
+		if err != nil {
+			t.Fatalf("waiting for the caption: %v", err)
+		}
+		if ev.Audio != nil {
+			if ev.Audio.Header.Kind != 0 {
+				t.Fatalf("translated audio (kind %d) for a captions-only language", ev.Audio.Header.Kind)
+			}
+			heard++
+		}
+		if ev.Type == "caption" {
+			if ev.String("text") != "Buenos días." || !ev.Bool("final") {
+				t.Fatalf("caption %v", ev.JSON)
+			}
+			break
+		}
+	}
+	if heard == 0 {
+		t.Error("the listener heard nothing of the speaker before the caption")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("runProcessor: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("runProcessor did not stop")
+	}
+	if out := stderr.String(); !strings.Contains(out, "audio none (captions only)") || !strings.Contains(out, "audio: none") {
+		t.Errorf("the log does not say captions only:\n%s", out)
+	}
+}
