@@ -41,10 +41,10 @@ type Report struct {
 	LossRatio       float64 `json:"loss_ratio"`
 	SeqGaps         int64   `json:"sequence_gaps"`
 	UnknownSeq      int64   `json:"unknown_sequence_numbers,omitempty"`
-	// ListenerKbps is what one listener receives: the bytes read from its
-	// socket during the window (audio headers, WebSocket framing and any
-	// other message included) per second, x 8 / 1000, averaged over the
-	// measured listeners.
+	// ListenerKbps is what one listener receives: the WebSocket frames of
+	// the chunks due inside the window and the other frames read inside it
+	// (audio headers, WebSocket framing and any other message included) per
+	// second, x 8 / 1000, averaged over the measured listeners.
 	ListenerKbps float64 `json:"listener_kbps"`
 	ServerDrops  *int64  `json:"server_drops,omitempty"`
 	SpeakerLate  int64   `json:"speaker_late_chunks"`

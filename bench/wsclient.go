@@ -98,7 +98,7 @@ type listener struct {
 	total       atomic.Int64 // every audio frame received
 	gaps        atomic.Int64 // sequence numbers skipped inside the window
 	unknown     atomic.Int64 // audio frames whose sequence number the speaker never sent
-	windowBytes atomic.Int64 // bytes read from the socket inside the window
+	windowBytes atomic.Int64 // the window's bytes: frames of chunks due inside it, other frames read inside it
 
 	closeCode  int
 	otherCodec atomic.Bool   // sessionJoined named another codec than asked (the server does not convert)
@@ -182,9 +182,6 @@ func (l *listener) read() {
 		first = false
 		now := mono()
 		log := l.sess.log.Load()
-		if log != nil && log.win.in(now) {
-			l.windowBytes.Add(int64(n))
-		}
 		r := 0
 		for {
 			p, op, n, ok := parseFrame(buf[r:w])
@@ -200,6 +197,14 @@ func (l *listener) read() {
 				break
 			}
 			r += n
+			// The window's bytes: an audio frame's when its chunk was due
+			// inside the window (as for the delivered frames, so a backlog
+			// read late does not count twice), any other frame's when read
+			// inside it.
+			frameLen := int64(n)
+			if op != ws.OpBinary && log != nil && log.win.in(now) {
+				l.windowBytes.Add(frameLen)
+			}
 			switch op {
 			case ws.OpBinary:
 				h, _, err := protocol.ParseAudioFrame(p)
@@ -218,6 +223,7 @@ func (l *listener) read() {
 				}
 				if log.win.in(log.due(seq)) {
 					l.inWindow.Add(1)
+					l.windowBytes.Add(frameLen)
 					l.hist.RecordMicros(uint64(max(now-sent, 0)) / 1000)
 					if haveSeq && seq-lastSeq > 1 && seq-lastSeq < 1<<31 {
 						l.gaps.Add(int64(seq - lastSeq - 1))

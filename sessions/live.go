@@ -450,20 +450,20 @@ func (l *liveSession) listenersChanged(newLang bool) {
 	if l.ended {
 		return
 	}
-	if total, _ := l.counts(); total > l.room.Count() {
-		l.remoteListeners.Store(true)
-	} else {
-		l.remoteListeners.Store(false)
-	}
+	count, _ := l.counts()
+	// Whether other nodes have listeners, who may take Opus encoded here
+	// (codec.go).
+	l.remoteListeners.Store(count > l.room.Count())
 	if newLang {
 		l.pushStatusLocked(protocol.StatusNewLanguage)
 		return
 	}
-	l.maybeCountPushLocked()
+	l.maybeCountPushLocked(count)
 }
 
-func (l *liveSession) maybeCountPushLocked() {
-	count, _ := l.counts()
+// maybeCountPushLocked pushes the listener count when it moved enough;
+// count is the current one.
+func (l *liveSession) maybeCountPushLocked(count int) {
 	last := l.lastStatusCount
 	diff := count - last
 	if diff < 0 {
@@ -480,7 +480,8 @@ func (l *liveSession) maybeCountPushLocked() {
 				defer l.mu.Unlock()
 				l.pending = nil
 				if !l.ended {
-					l.maybeCountPushLocked()
+					count, _ := l.counts()
+					l.maybeCountPushLocked(count)
 				}
 			})
 		}
