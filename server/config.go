@@ -77,6 +77,12 @@ type Config struct {
 
 	LogLevel  string
 	LogFormat string
+
+	// Transcode converts between pcm16 and Opus for the clients that ask
+	// (docs/protocol.md 7.4); it takes effect only in a build with Opus.
+	// There is no flag: tests turn it off to see what a build without Opus
+	// does.
+	Transcode bool
 }
 
 // Defaults returns the documented defaults.
@@ -123,5 +129,6 @@ func Defaults() Config {
 		SweepInterval:           sc.SweepInterval,
 		LogLevel:                "info",
 		LogFormat:               "json",
+		Transcode:               true,
 	}
 }

@@ -146,5 +146,6 @@ func sessionConfig(cfg Config, cluster bool) sessions.Config {
 		SweepInterval:    sweep,
 		ReassertInterval: reassert,
 		SessionsPerHour:  cfg.RateSessionsPerHour,
+		Transcode:        cfg.Transcode,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pentecost/pentecost"
+	"github.com/pentecost/pentecost/protocol"
 )
 
 // CreateParams are what a speaker chooses for a new session.
@@ -14,6 +15,7 @@ type CreateParams struct {
 	SourceLanguage string
 	QualityTier    string
 	AudioFormat    string
+	PacketMs       int // 0: the default
 }
 
 func (p *CreateParams) normalize() error {
@@ -25,7 +27,10 @@ func (p *CreateParams) normalize() error {
 	if p.QualityTier, err = choice("qualityTier", p.QualityTier, pentecost.TierStandard, pentecost.TierPremium); err != nil {
 		return err
 	}
-	p.AudioFormat, err = choice("audioFormat", p.AudioFormat, pentecost.FormatPCM16, pentecost.FormatOpus)
+	if p.AudioFormat, err = choice("audioFormat", p.AudioFormat, pentecost.FormatPCM16, pentecost.FormatOpus); err != nil {
+		return err
+	}
+	p.PacketMs, err = protocol.CheckPacketMs(p.PacketMs)
 	return err
 }
 
@@ -62,6 +67,7 @@ func (s *Service) Create(ctx context.Context, owner string, p CreateParams) (*pe
 		SourceLanguage: p.SourceLanguage,
 		QualityTier:    p.QualityTier,
 		AudioFormat:    p.AudioFormat,
+		PacketMs:       p.PacketMs,
 		Broadcast:      pentecost.BroadcastState{IsActive: true, Volume: 1, LastStateChange: now.UnixMilli()},
 		CreatedAt:      now,
 		UpdatedAt:      now,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pentecost/pentecost/internal/lan"
+	"github.com/pentecost/pentecost/internal/opus"
 	"github.com/pentecost/pentecost/server"
 )
 
@@ -130,7 +131,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if h := srv.ACMEHTTPHandler(); h != nil {
 		serveACMEHTTP(srv, cfg.ACMEHTTPAddr, log)
 	}
-	log.Info("pentecost listening", "addr", l.Addr().String(), "auth", srv.Auth.Mode(), "scheme", server.Scheme(cfg))
+	log.Info("pentecost listening", "addr", l.Addr().String(), "auth", srv.Auth.Mode(), "scheme", server.Scheme(cfg), "opus", opusStatus())
+	if !opus.Available {
+		log.Warn("built without Opus: each session's audio is relayed as its speaker sends it, and listeners who ask for the other codec get that one (no conversion between pcm16 and Opus); rebuild with libopus and -tags opus,nolibopusfile to convert")
+	}
 	b := banner{
 		public: server.PublicBase(cfg, l.Addr()),
 		scheme: server.Scheme(cfg),
@@ -207,4 +211,12 @@ func displayAddr(a net.Addr) string {
 		host = ta.IP.String()
 	}
 	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+}
+
+// opusStatus says whether this binary converts between pcm16 and Opus.
+func opusStatus() string {
+	if opus.Available {
+		return opus.Version()
+	}
+	return "unavailable"
 }
