@@ -48,15 +48,19 @@ type BroadcastState struct {
 // the speaker's connection) are not stored here: they are derived from live
 // connections so they can never drift.
 type Session struct {
-	ID             string         `json:"sessionId"`
-	OwnerID        string         `json:"ownerId"`
-	Status         Status         `json:"status"`
-	SourceLanguage string         `json:"sourceLanguage"`
-	QualityTier    string         `json:"qualityTier"`
-	AudioFormat    string         `json:"audioFormat"`
-	Broadcast      BroadcastState `json:"broadcastState"`
-	CreatedAt      time.Time      `json:"createdAt"`
-	UpdatedAt      time.Time      `json:"updatedAt"`
+	ID             string `json:"sessionId"`
+	OwnerID        string `json:"ownerId"`
+	Status         Status `json:"status"`
+	SourceLanguage string `json:"sourceLanguage"`
+	QualityTier    string `json:"qualityTier"`
+	AudioFormat    string `json:"audioFormat"`
+	// PacketMs is the session's packet duration (20, 40 or 60 ms): of the
+	// Opus packets the server encodes and Opus speakers send. Records made
+	// before it existed hold 0; PacketDuration gives the default then.
+	PacketMs  int            `json:"packetMs,omitempty"`
+	Broadcast BroadcastState `json:"broadcastState"`
+	CreatedAt time.Time      `json:"createdAt"`
+	UpdatedAt time.Time      `json:"updatedAt"`
 	// ExpiresAt is when the session ends by itself if nothing else ends it
 	// first: the maximum duration, or zero for unlimited.
 	ExpiresAt time.Time `json:"expiresAt"`
@@ -84,6 +88,18 @@ type Session struct {
 	// Deleted sessions read as not found at once, but keep their ID reserved
 	// for the retention period like any ended session.
 	Deleted bool `json:"deleted,omitempty"`
+}
+
+// DefaultPacketMs is the packet duration of a session that chose none.
+// Provisional: to be settled by measurements (docs/benchmarks.md).
+const DefaultPacketMs = 60
+
+// PacketDuration is the session's packet duration in milliseconds.
+func (s *Session) PacketDuration() int {
+	if s.PacketMs == 0 {
+		return DefaultPacketMs
+	}
+	return s.PacketMs
 }
 
 // Ended reports whether the session no longer accepts anyone.

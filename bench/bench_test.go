@@ -50,8 +50,13 @@ func TestTinyRunAgainstPentecostAndBaseline(t *testing.T) {
 		if r.ExpectedFrames < 5*35 || r.ExpectedFrames > 5*45 {
 			t.Errorf("%s: expected %d frames, want about 200", r.Target, r.ExpectedFrames)
 		}
-		if r.LostFrames != 0 || r.SeqGaps != 0 {
-			t.Errorf("%s: lost %d, gaps %d", r.Target, r.LostFrames, r.SeqGaps)
+		if r.LostFrames != 0 || r.SeqGaps != 0 || r.UnknownSeq != 0 {
+			t.Errorf("%s: lost %d, gaps %d, unknown %d", r.Target, r.LostFrames, r.SeqGaps, r.UnknownSeq)
+		}
+		// 640 B of pcm16, the 16-byte header and 2 bytes of WebSocket
+		// framing, 50 times a second: 263 kbit/s.
+		if r.ListenerKbps < 250 || r.ListenerKbps > 280 {
+			t.Errorf("%s: %.1f kbit/s per listener, want about 263", r.Target, r.ListenerKbps)
 		}
 		if r.ServerDrops == nil || *r.ServerDrops != 0 {
 			t.Errorf("%s: drops %v", r.Target, r.ServerDrops)
@@ -84,7 +89,7 @@ func TestTinyRunAgainstPentecostAndBaseline(t *testing.T) {
 	}
 	keys := map[string]bool{}
 	collectKeys(doc, keys)
-	for _, k := range []string{"latency_p50_ms", "latency_p99_ms", "latency_p999_ms", "latency_max_ms", "join_p99_ms", "window_ms", "warmup_ms", "chunk_interval_ms", "elapsed_ms"} {
+	for _, k := range []string{"latency_p50_ms", "latency_p99_ms", "latency_p999_ms", "latency_max_ms", "join_p99_ms", "window_ms", "warmup_ms", "chunk_interval_ms", "elapsed_ms", "listener_kbps", "codec"} {
 		if !keys[k] {
 			t.Errorf("JSON lacks %q", k)
 		}
@@ -104,7 +109,7 @@ func TestTinyRunAgainstPentecostAndBaseline(t *testing.T) {
 	if err := res.WriteTable(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"delivered frames/s", "latency p99 ms", "pentecost (in-process)", "baseline (in-process)", "ratio"} {
+	for _, want := range []string{"delivered frames/s", "latency p99 ms", "pentecost (in-process)", "baseline (in-process)", "ratio", "listener kbit/s"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}

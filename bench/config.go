@@ -18,15 +18,30 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"time"
+
+	"github.com/pentecost/pentecost/internal/opus"
+	"github.com/pentecost/pentecost/protocol"
 )
 
 // Config is one invocation of the load generator.
 type Config struct {
-	Speakers      int           // S: sessions, one speaker each
-	Listeners     int           // L: listeners per session
-	Languages     int           // K: target languages the listeners are spread over
-	ChunkBytes    int           // bytes per audio chunk
+	Speakers  int // S: sessions, one speaker each
+	Listeners int // L: listeners per session
+	Languages int // K: target languages the listeners are spread over
+	// Codec is what the speakers send and the listeners ask for: pcm16 or
+	// opus. Opus speakers send real packets of PacketMs, encoded at
+	// start-up.
+	Codec string
+	// ListenerCodec is what the listeners ask for when it is not Codec
+	// ("": Codec): the server converts, once per session, which a run
+	// measures. The speakers then send one chunk per PacketMs, so each
+	// converted packet or chunk carries the number of the chunk it comes
+	// from and latency is measured as usual. Needs a server with Opus.
+	ListenerCodec string
+	PacketMs      int           // Opus packet duration: 20, 40 or 60; ChunkInterval must match it
+	ChunkBytes    int           // bytes per pcm16 chunk (Opus packets are as long as the encoder makes them)
 	ChunkInterval time.Duration // one chunk per interval per speaker
 
 	Duration time.Duration // the measurement window
@@ -93,6 +108,7 @@ func Defaults() Config {
 		Speakers:         1,
 		Listeners:        100,
 		Languages:        1,
+		Codec:            protocol.CodecPCM16,
 		ChunkBytes:       640,
 		ChunkInterval:    20 * time.Millisecond,
 		Duration:         10 * time.Second,
@@ -125,8 +141,20 @@ func (c Config) Validate() error {
 		return errors.New("listeners must not be negative")
 	case c.Languages < 1 || c.Languages > len(languages):
 		return fmt.Errorf("languages must be 1..%d", len(languages))
-	case c.ChunkBytes < stampBytes:
-		return fmt.Errorf("chunk-bytes must be at least %d (the send timestamp)", stampBytes)
+	case c.Codec != protocol.CodecPCM16 && c.Codec != protocol.CodecOpus:
+		return fmt.Errorf("codec %q: want pcm16 or opus", c.Codec)
+	case c.Codec == protocol.CodecOpus && !slices.Contains(protocol.PacketDurations, c.PacketMs):
+		return fmt.Errorf("packet-ms %d: an Opus run needs 20, 40 or 60", c.PacketMs)
+	case c.Codec == protocol.CodecOpus && c.ChunkInterval != time.Duration(c.PacketMs)*time.Millisecond:
+		return fmt.Errorf("chunk interval %v: Opus packets of %d ms go out every %d ms", c.ChunkInterval, c.PacketMs, c.PacketMs)
+	case c.ListenerCodec != "" && c.ListenerCodec != protocol.CodecPCM16 && c.ListenerCodec != protocol.CodecOpus:
+		return fmt.Errorf("listener codec %q: want pcm16 or opus", c.ListenerCodec)
+	case c.converts():
+		if err := c.checkConversion(); err != nil {
+			return err
+		}
+	case c.ChunkBytes < 2:
+		return errors.New("chunk-bytes must be at least 2 (one sample)")
 	case c.ChunkInterval < time.Millisecond:
 		return errors.New("chunk interval must be at least 1ms")
 	case c.Duration <= 0:
@@ -139,8 +167,8 @@ func (c Config) Validate() error {
 		return errors.New("retries must not be negative")
 	case c.Repeat < 0:
 		return errors.New("repeat must not be negative")
-	case c.StalledChunkBytes < 0 || (c.StalledChunkBytes > 0 && c.StalledChunkBytes < stampBytes):
-		return fmt.Errorf("stalled-chunk-bytes must be 0 or at least %d", stampBytes)
+	case c.StalledChunkBytes < 0 || c.StalledChunkBytes == 1:
+		return errors.New("stalled-chunk-bytes must be 0 or at least 2")
 	case c.Stalled < 0:
 		return errors.New("stalled must not be negative")
 	case !c.Pentecost && !c.Baseline:
@@ -175,6 +203,37 @@ func checkLoopback(raw string) error {
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {
 		return fmt.Errorf("--url %q: only loopback targets are allowed (127.0.0.1, ::1, localhost)", raw)
+	}
+	return nil
+}
+
+// Listens is the codec the listeners ask for.
+func (c Config) Listens() string {
+	if c.ListenerCodec == "" {
+		return c.Codec
+	}
+	return c.ListenerCodec
+}
+
+// converts reports whether the server converts the speakers' codec for the
+// listeners.
+func (c Config) converts() bool { return c.Listens() != c.Codec }
+
+// checkConversion: one speaker chunk must make exactly one listener packet
+// or chunk, so that their numbers match and latency is measured per chunk.
+func (c Config) checkConversion() error {
+	d := time.Duration(c.PacketMs) * time.Millisecond
+	switch {
+	case !opus.Available:
+		return fmt.Errorf("listener codec %s for %s speakers: the server converts only when built with Opus, and so must this binary be: %w", c.Listens(), c.Codec, opus.ErrUnavailable)
+	case !slices.Contains(protocol.PacketDurations, c.PacketMs):
+		return fmt.Errorf("packet-ms %d: a run with conversion needs 20, 40 or 60", c.PacketMs)
+	case c.ChunkInterval != d || (c.Codec == protocol.CodecPCM16 && c.ChunkBytes != protocol.SampleRate*2*c.PacketMs/1000):
+		return fmt.Errorf("a run with conversion sends one chunk of %d ms every %d ms (%d bytes of pcm16), so each converted packet keeps its chunk's number", c.PacketMs, c.PacketMs, protocol.SampleRate*2*c.PacketMs/1000)
+	case c.Baseline:
+		return errors.New("the baseline does not convert codecs: measure a run with conversion without --baseline")
+	case c.JoinStorm > 0:
+		return errors.New("a join storm with conversion: the server starts converting when the first listener joins, so the numbers would not match the chunks'; join first")
 	}
 	return nil
 }

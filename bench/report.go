@@ -23,7 +23,10 @@ type Report struct {
 	Languages           int     `json:"languages"`
 	Listeners           int     `json:"listeners"` // joined in time and measured
 	Stalled             int     `json:"stalled_listeners"`
-	ChunkBytes          int     `json:"chunk_bytes"`
+	Codec               string  `json:"codec"`          // what the speakers send
+	ListenerCodec       string  `json:"listener_codec"` // what the listeners receive (the server converts when it differs)
+	PacketMs            int     `json:"packet_ms,omitempty"`
+	ChunkBytes          int     `json:"chunk_bytes"` // opus: the mean packet
 	ChunkIntervalMs     float64 `json:"chunk_interval_ms"`
 	WindowMs            float64 `json:"window_ms"`
 	WarmupMs            float64 `json:"warmup_ms"`
@@ -37,8 +40,14 @@ type Report struct {
 	LostFrames      int64   `json:"lost_frames"`
 	LossRatio       float64 `json:"loss_ratio"`
 	SeqGaps         int64   `json:"sequence_gaps"`
-	ServerDrops     *int64  `json:"server_drops,omitempty"`
-	SpeakerLate     int64   `json:"speaker_late_chunks"`
+	UnknownSeq      int64   `json:"unknown_sequence_numbers,omitempty"`
+	// ListenerKbps is what one listener receives: the WebSocket frames of
+	// the chunks due inside the window and the other frames read inside it
+	// (audio headers, WebSocket framing and any other message included) per
+	// second, x 8 / 1000, averaged over the measured listeners.
+	ListenerKbps float64 `json:"listener_kbps"`
+	ServerDrops  *int64  `json:"server_drops,omitempty"`
+	SpeakerLate  int64   `json:"speaker_late_chunks"`
 
 	LatencyP50Ms  float64 `json:"latency_p50_ms"`
 	LatencyP99Ms  float64 `json:"latency_p99_ms"`
@@ -226,6 +235,7 @@ func tableRows() []row {
 			return fmt.Sprintf("%s (%.4f%%)", group(fmt.Sprint(r.LostFrames)), 100*r.LossRatio)
 		}), nil},
 		{"sequence gaps", f(func(r *Report) string { return group(fmt.Sprint(r.SeqGaps)) }), nil},
+		{"listener kbit/s", f(func(r *Report) string { return num(r.ListenerKbps, 1) }), nil},
 		{"server drops", f(func(r *Report) string {
 			if r.ServerDrops == nil {
 				return "-"
@@ -289,10 +299,17 @@ func tableRows() []row {
 func (r *Result) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if p := first(r.Pentecost, r.Baseline); p != nil {
-		fmt.Fprintf(w, "workload: %d speaker(s) x %d listeners/session over %d language(s), %d B every %s, window %s after %s warm-up",
-			p.Speakers, p.ListenersPerSession, p.Languages, p.ChunkBytes, dur(p.ChunkIntervalMs), dur(p.WindowMs), dur(p.WarmupMs))
+		size := fmt.Sprintf("%d B", p.ChunkBytes)
+		if p.Codec == "opus" {
+			size = fmt.Sprintf("opus packets of %d ms (%d B on average)", p.PacketMs, p.ChunkBytes)
+		}
+		fmt.Fprintf(w, "workload: %d speaker(s) x %d listeners/session over %d language(s), %s every %s, window %s after %s warm-up",
+			p.Speakers, p.ListenersPerSession, p.Languages, size, dur(p.ChunkIntervalMs), dur(p.WindowMs), dur(p.WarmupMs))
 		if p.JoinStormMs > 0 {
 			fmt.Fprintf(w, ", join storm over %s", dur(p.JoinStormMs))
+		}
+		if p.ListenerCodec != "" && p.ListenerCodec != p.Codec {
+			fmt.Fprintf(w, ", listeners take %s (the server converts)", p.ListenerCodec)
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintln(w)

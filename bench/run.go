@@ -3,10 +3,14 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/pentecost/pentecost/internal/ctxtime"
+	"github.com/pentecost/pentecost/protocol"
 )
 
 // Run measures what cfg asks for: one run per server kind, or a find-max
@@ -22,6 +26,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res := &Result{StartedAt: time.Now()}
 	defer func() { res.ElapsedMs = ms(time.Since(res.StartedAt)) }()
+	audio, err := newAudio(cfg)
+	if err != nil {
+		return res, err
+	}
 	var kinds []string
 	if cfg.Pentecost {
 		kinds = append(kinds, KindPentecost)
@@ -31,7 +39,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.FindMax {
 		for _, kind := range kinds {
-			m, err := findMax(ctx, cfg, kind)
+			m, err := findMax(ctx, cfg, audio, kind)
 			if err != nil {
 				return res, err
 			}
@@ -47,7 +55,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		runs := map[string][]*Report{}
 		for i := 0; i < max(cfg.Repeat, 1); i++ {
 			for _, kind := range kinds {
-				rep, err := runOnce(ctx, cfg, kind, cfg.Listeners)
+				rep, err := runOnce(ctx, cfg, audio, kind, cfg.Listeners)
 				if err != nil {
 					return res, fmt.Errorf("%s: %w", kind, err)
 				}
@@ -80,8 +88,28 @@ func medianRun(rs []*Report) *Report {
 	return s[(len(s)-1)/2]
 }
 
+// audio is what the speakers loop, made once per invocation.
+type audio struct {
+	chunks      [][]byte // the measured sessions' chunks or packets
+	stallChunks [][]byte // the stalled listeners' own session's (pcm16)
+}
+
+func newAudio(cfg Config) (*audio, error) {
+	a := &audio{}
+	var err error
+	if a.chunks, err = speakerAudio(cfg.Codec, cfg.ChunkBytes, cfg.PacketMs); err != nil {
+		return nil, err
+	}
+	if cfg.StalledChunkBytes > 0 {
+		if a.stallChunks, err = speakerAudio(protocol.CodecPCM16, cfg.StalledChunkBytes, 0); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
 // findMax raises listeners per session by Step until a bound breaks.
-func findMax(ctx context.Context, cfg Config, kind string) (*MaxResult, error) {
+func findMax(ctx context.Context, cfg Config, audio *audio, kind string) (*MaxResult, error) {
 	m := &MaxResult{BoundP99Ms: ms(cfg.MaxP99)}
 	start := cfg.Listeners
 	if start < 1 {
@@ -93,7 +121,7 @@ func findMax(ctx context.Context, cfg Config, kind string) (*MaxResult, error) {
 		}
 		var s Step
 		for try := 0; try <= cfg.Retries; try++ {
-			rep, err := runOnce(ctx, cfg, kind, l)
+			rep, err := runOnce(ctx, cfg, audio, kind, l)
 			if err != nil {
 				if ctx.Err() != nil {
 					return m, nil
@@ -151,6 +179,7 @@ func joinStrings(s []string) string {
 // run is the state of one run against one server.
 type run struct {
 	cfg       Config
+	audio     *audio
 	kind      string
 	t         *target
 	lps       int // listeners per session
@@ -164,12 +193,12 @@ type run struct {
 	progress  *progress
 }
 
-func runOnce(ctx context.Context, cfg Config, kind string, lps int) (rep *Report, err error) {
+func runOnce(ctx context.Context, cfg Config, audio *audio, kind string, lps int) (rep *Report, err error) {
 	t, err := startTarget(ctx, cfg, kind)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, kind: kind, t: t, lps: lps, hist: newShardedHist(16), joinHist: new(Histogram)}
+	r := &run{cfg: cfg, audio: audio, kind: kind, t: t, lps: lps, hist: newShardedHist(16), joinHist: new(Histogram)}
 	r.progress = newProgress(cfg, kind, lps)
 	defer func() {
 		r.closeAll()
@@ -214,7 +243,7 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 
 	r.progress.phase("connecting speakers")
 	for i := 0; i < cfg.Speakers; i++ {
-		sp, err := connectSpeaker(ctx, r.t.speakerURL(), i)
+		sp, err := connectSpeaker(ctx, r.t.speakerURL(cfg.Codec, cfg.PacketMs), i)
 		if err != nil {
 			return nil, err
 		}
@@ -224,22 +253,22 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 	for s, sp := range r.speakers {
 		for j := 0; j < r.lps; j++ {
 			idx := s*r.lps + j
-			r.listeners = append(r.listeners, r.newListener(idx, sp, languages[j%cfg.Languages], false))
+			r.listeners = append(r.listeners, r.newListener(idx, sp, languages[j%cfg.Languages], cfg.Listens(), false))
 		}
 	}
 	if cfg.Stalled > 0 && cfg.StalledChunkBytes > 0 {
-		sp, err := connectSpeaker(ctx, r.t.speakerURL(), cfg.Speakers)
+		sp, err := connectSpeaker(ctx, r.t.speakerURL(protocol.CodecPCM16, 0), cfg.Speakers)
 		if err != nil {
 			return nil, err
 		}
 		r.stallSp = sp
 	}
 	for j := 0; j < cfg.Stalled; j++ {
-		sp := r.speakers[j%len(r.speakers)]
+		sp, codec := r.speakers[j%len(r.speakers)], cfg.Listens()
 		if r.stallSp != nil {
-			sp = r.stallSp
+			sp, codec = r.stallSp, protocol.CodecPCM16
 		}
-		r.stalled = append(r.stalled, r.newListener(-1, sp, languages[j%cfg.Languages], true))
+		r.stalled = append(r.stalled, r.newListener(-1, sp, languages[j%cfg.Languages], codec, true))
 	}
 
 	storm := cfg.JoinStorm > 0
@@ -252,7 +281,7 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 			return nil, ctx.Err()
 		}
 		r.progress.phase("settling")
-		sleepCtx(ctx, cfg.Settle)
+		ctxtime.Sleep(ctx, cfg.Settle)
 		idleU = r.t.read(ctx, true)
 		haveIdle = true
 	}
@@ -272,14 +301,14 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
-			sp.stream(actx, audioStart+offset, r.win.end, interval, cfg.ChunkBytes, r.win)
+			sp.stream(actx, audioStart+offset, r.win.end, interval, r.audio.chunks, r.win)
 		}()
 	}
 	if r.stallSp != nil {
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
-			r.stallSp.stream(actx, audioStart, r.win.end, interval, cfg.StalledChunkBytes, r.win)
+			r.stallSp.stream(actx, audioStart, r.win.end, interval, r.audio.stallChunks, r.win)
 		}()
 	}
 	var stormDone chan struct{}
@@ -318,12 +347,12 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 	return rep, nil
 }
 
-func (r *run) newListener(idx int, sp *speaker, lang string, stalled bool) *listener {
+func (r *run) newListener(idx int, sp *speaker, lang, codec string, stalled bool) *listener {
 	h := r.hist.shard(max(idx, 0))
 	return &listener{
 		idx: idx, sess: sp, hist: h, stalled: stalled,
 		joined: make(chan struct{}), done: make(chan struct{}),
-		url: r.t.listenerURL(sp.sessionID, lang),
+		url: r.t.listenerURL(sp.sessionID, lang, codec), codec: codec,
 	}
 }
 
@@ -387,7 +416,7 @@ func (r *run) joinStorm(ctx context.Context, from int64, ls []*listener) {
 	for i, l := range ls {
 		due := from + int64(r.cfg.JoinStorm)*int64(i)/max(n, 1)
 		if d := due - mono(); d > 0 {
-			sleepCtx(ctx, time.Duration(d))
+			ctxtime.Sleep(ctx, time.Duration(d))
 		}
 		wg.Add(1)
 		go func() {
@@ -468,20 +497,8 @@ func (r *run) waitUntil(ctx context.Context, t int64) {
 		if step <= 0 || step > d {
 			step = d
 		}
-		sleepCtx(ctx, step)
+		ctxtime.Sleep(ctx, step)
 		r.progress.tick(r)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
 	}
 }
 
@@ -493,6 +510,7 @@ func (r *run) report(ls []*listener, expected int64, startU, idleU usage, haveId
 		Target: r.kind, ServerMode: r.t.mode,
 		Speakers: cfg.Speakers, ListenersPerSession: r.lps, Languages: cfg.Languages,
 		Listeners: len(ls), Stalled: len(r.stalled),
+		Codec: cfg.Codec, ListenerCodec: cfg.Listens(), PacketMs: cfg.PacketMs,
 		ChunkBytes: cfg.ChunkBytes, ChunkIntervalMs: ms(cfg.ChunkInterval),
 		WindowMs: ms(win), WarmupMs: ms(cfg.Warmup), JoinStormMs: ms(cfg.JoinStorm),
 		OfferedPerSec:  float64(cfg.Speakers*r.lps) * cfg.Rate(),
@@ -506,9 +524,15 @@ func (r *run) report(ls []*listener, expected int64, startU, idleU usage, haveId
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("speaker %d stopped: %v", sp.idx, err))
 		}
 	}
+	if cfg.Codec == protocol.CodecOpus {
+		rep.ChunkBytes = int(math.Round(meanLen(r.audio.chunks)))
+	}
+	var windowBytes int64
 	for _, l := range ls {
 		rep.DeliveredFrames += l.inWindow.Load()
 		rep.SeqGaps += l.gaps.Load()
+		rep.UnknownSeq += l.unknown.Load()
+		windowBytes += l.windowBytes.Load()
 		select {
 		case <-l.done:
 			if rep.Disconnected == nil {
@@ -524,6 +548,21 @@ func (r *run) report(ls []*listener, expected int64, startU, idleU usage, haveId
 	}
 	if n := len(rep.Disconnected); n > 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("listeners were disconnected during the run: %v (close code: count)", rep.Disconnected))
+	}
+	other := 0
+	for _, l := range ls {
+		if l.otherCodec.Load() {
+			other++
+		}
+	}
+	if other > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d listeners were sent another codec than the %s they asked for: the server does not convert (built without Opus?)", other, cfg.Listens()))
+	}
+	if rep.UnknownSeq > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("listeners received %d chunks numbered past what the speakers sent: the server did not number the sessions from 0, so latency and loss are not measured for them", rep.UnknownSeq))
+	}
+	if len(ls) > 0 {
+		rep.ListenerKbps = round3(float64(windowBytes) / float64(len(ls)) / secs * 8 / 1000)
 	}
 	rep.DeliveredPerSec = round3(float64(rep.DeliveredFrames) / secs)
 	rep.LostFrames = max(expected-rep.DeliveredFrames, 0)

@@ -57,16 +57,21 @@ const childAddrPrefix = "BENCH-SERVER-ADDR "
 // heap profile, both into that directory.
 const ProfileDirEnv = "PENTECOST_BENCH_PROFILE_DIR"
 
-func (t *target) speakerURL() string {
-	q := url.Values{"action": {"createSession"}, "sourceLanguage": {languages[0]}}
+// speakerURL creates a session whose speaker sends codec (in packets of
+// packetMs, when not 0).
+func (t *target) speakerURL(codec string, packetMs int) string {
+	q := url.Values{"action": {"createSession"}, "sourceLanguage": {languages[0]}, "audioFormat": {codec}}
+	if packetMs != 0 {
+		q.Set("packetMs", strconv.Itoa(packetMs))
+	}
 	if t.token != "" {
 		q.Set("token", t.token)
 	}
 	return t.wsURL + "?" + q.Encode()
 }
 
-func (t *target) listenerURL(sessionID, lang string) string {
-	q := url.Values{"sessionId": {sessionID}, "targetLanguage": {lang}}
+func (t *target) listenerURL(sessionID, lang, codec string) string {
+	q := url.Values{"sessionId": {sessionID}, "targetLanguage": {lang}, "codec": {codec}}
 	return t.wsURL + "?" + q.Encode()
 }
 

@@ -16,28 +16,19 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/pentecost/pentecost/protocol"
 )
 
 // The load client is deliberately lean, so the generator is not what limits
 // a run: a listener is one goroutine that reads into one reused buffer and
 // parses the frames in place (no per-frame allocation, one clock read per
-// read(2)), and a speaker writes each chunk as one pre-masked frame.
+// read(2)), and a speaker writes frames framed and masked once at start-up.
 
 // epoch anchors the monotonic timestamps that speakers embed in chunks.
 var epoch = time.Now()
 
 // mono is the time since epoch, from the monotonic clock.
 func mono() int64 { return int64(time.Since(epoch)) }
-
-// stampBytes is how much of each chunk the speaker overwrites: the send time
-// (monotonic ns, little-endian), then one byte that is 1 when the chunk
-// belongs to the measurement window. Membership goes by the chunk's
-// scheduled time, not its send time, so a speaker that runs late (a starved
-// generator) does not crowd extra chunks into the window.
-const stampBytes = 9
-
-// audioHeader is the server's 16-byte header before every chunk.
-const audioHeader = 16
 
 // maxFrame bounds the frames a listener accepts.
 const maxFrame = 16 << 20
@@ -87,6 +78,7 @@ func (w window) in(t int64) bool { return t >= w.start && t < w.end }
 type listener struct {
 	idx     int
 	url     string
+	codec   string // asked for
 	sess    *speaker
 	nc      net.Conn
 	pending []byte
@@ -102,13 +94,16 @@ type listener struct {
 	joinErr   string
 
 	// Updated by the reader goroutine only; atomics so progress can read them.
-	inWindow atomic.Int64 // chunks sent inside the window and received
-	total    atomic.Int64 // every audio frame received
-	gaps     atomic.Int64 // sequence numbers skipped inside the window
+	inWindow    atomic.Int64 // chunks sent inside the window and received
+	total       atomic.Int64 // every audio frame received
+	gaps        atomic.Int64 // sequence numbers skipped inside the window
+	unknown     atomic.Int64 // audio frames whose sequence number the speaker never sent
+	windowBytes atomic.Int64 // the window's bytes: frames of chunks due inside it, other frames read inside it
 
-	closeCode int
-	done      chan struct{} // closed when the reader has returned
-	stallCode string        // a stalled listener: how the server ended it, read afterwards
+	closeCode  int
+	otherCodec atomic.Bool   // sessionJoined named another codec than asked (the server does not convert)
+	done       chan struct{} // closed when the reader has returned
+	stallCode  string        // a stalled listener: how the server ended it, read afterwards
 }
 
 // succeed records the join; it reports false if the join was already
@@ -175,8 +170,10 @@ func (l *listener) read() {
 	)
 	first := w > 0
 	for {
+		n := w
 		if !first {
-			n, err := l.nc.Read(buf[w:])
+			var err error
+			n, err = l.nc.Read(buf[w:])
 			if n == 0 && err != nil {
 				return
 			}
@@ -184,6 +181,7 @@ func (l *listener) read() {
 		}
 		first = false
 		now := mono()
+		log := l.sess.log.Load()
 		r := 0
 		for {
 			p, op, n, ok := parseFrame(buf[r:w])
@@ -199,16 +197,33 @@ func (l *listener) read() {
 				break
 			}
 			r += n
+			// The window's bytes: an audio frame's when its chunk was due
+			// inside the window (as for the delivered frames, so a backlog
+			// read late does not count twice), any other frame's when read
+			// inside it.
+			frameLen := int64(n)
+			if op != ws.OpBinary && log != nil && log.win.in(now) {
+				l.windowBytes.Add(frameLen)
+			}
 			switch op {
 			case ws.OpBinary:
-				if len(p) < audioHeader+stampBytes {
+				h, _, err := protocol.ParseAudioFrame(p)
+				if err != nil {
 					continue
 				}
 				l.total.Add(1)
-				seq := binary.BigEndian.Uint32(p[4:8])
-				sent := int64(binary.LittleEndian.Uint64(p[audioHeader:]))
-				if p[audioHeader+8] == 1 {
+				seq := h.Sequence
+				sent, ok := int64(0), false
+				if log != nil {
+					sent, ok = log.sentAt(seq)
+				}
+				if !ok {
+					l.unknown.Add(1)
+					continue
+				}
+				if log.win.in(log.due(seq)) {
 					l.inWindow.Add(1)
+					l.windowBytes.Add(frameLen)
 					l.hist.RecordMicros(uint64(max(now-sent, 0)) / 1000)
 					if haveSeq && seq-lastSeq > 1 && seq-lastSeq < 1<<31 {
 						l.gaps.Add(int64(seq - lastSeq - 1))
@@ -219,6 +234,9 @@ func (l *listener) read() {
 				if l.joinedAt.Load() == 0 && l.pendingJoin() {
 					switch {
 					case bytes.Contains(p, []byte(`"sessionJoined"`)):
+						if bytes.Contains(p, []byte(`"codec":`)) && !bytes.Contains(p, []byte(`"codec":"`+l.codec+`"`)) {
+							l.otherCodec.Store(true)
+						}
 						if l.succeed(now) && l.stalled {
 							return // never read again
 						}
@@ -304,20 +322,9 @@ func parseFrame(b []byte) (payload []byte, op ws.OpCode, n int, ok bool) {
 
 // appendClientFrame appends p as one masked client frame.
 func appendClientFrame(dst []byte, op ws.OpCode, p []byte) []byte {
-	dst = append(dst, 0x80|byte(op))
-	n := len(p)
-	switch {
-	case n < 126:
-		dst = append(dst, 0x80|byte(n))
-	case n <= 0xFFFF:
-		dst = append(dst, 0x80|126, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, 0x80|127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
 	var mask [4]byte
 	_, _ = rand.Read(mask[:])
-	dst = append(dst, mask[:]...)
+	dst = appendMaskedHeader(dst, op, len(p), mask)
 	start := len(dst)
 	dst = append(dst, p...)
 	ws.Cipher(dst[start:], mask, 0)
@@ -330,6 +337,8 @@ type speaker struct {
 	nc        net.Conn
 	sessionID string
 	wmu       sync.Mutex
+	// log is set before the first chunk; listeners read it concurrently.
+	log atomic.Pointer[sendLog]
 
 	sentWindow atomic.Int64 // chunks sent inside the window
 	sentTotal  atomic.Int64
@@ -421,25 +430,30 @@ func (sp *speaker) drain(br *bufio.Reader) {
 	}
 }
 
-// stream sends chunkBytes every interval from start until end (mono ns),
-// keeping to an absolute schedule: a late chunk goes out at once, so the
-// offered rate holds even when the scheduler is slow.
-func (sp *speaker) stream(ctx context.Context, start, end int64, interval time.Duration, chunkBytes int, win window) {
+// stream sends the chunks, looped, one every interval from start until end
+// (mono ns), keeping to an absolute schedule: a late chunk goes out at
+// once, so the offered rate holds even when the scheduler is slow. It
+// records each send in a new sendLog first, so a listener always finds
+// the send time of what it receives.
+func (sp *speaker) stream(ctx context.Context, start, end int64, interval time.Duration, chunks [][]byte, win window) {
 	mask := [4]byte{}
 	_, _ = rand.Read(mask[:])
-	payload := make([]byte, chunkBytes)
-	for i := stampBytes; i < chunkBytes; i++ {
-		payload[i] = byte(i) // not silence, not compressible; content is irrelevant
+	frames := make([][]byte, len(chunks))
+	for i, c := range chunks {
+		f := appendMaskedHeader(nil, ws.OpBinary, len(c), mask)
+		hl := len(f)
+		f = append(f, c...)
+		ws.Cipher(f[hl:], mask, 0)
+		frames[i] = f
 	}
-	frame := appendMaskedHeader(nil, chunkBytes, mask)
-	hl := len(frame)
-	frame = append(frame, payload...)
+	log := newSendLog(start, int64(interval), win)
+	sp.log.Store(log)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
 	for k := int64(0); ; k++ {
 		due := start + k*int64(interval)
-		if due >= end {
+		if due >= end || int(k) >= len(log.sent) {
 			return
 		}
 		if wait := due - mono(); wait > 0 {
@@ -455,20 +469,11 @@ func (sp *speaker) stream(ctx context.Context, start, end int64, interval time.D
 		if ctx.Err() != nil {
 			return
 		}
-		now := mono()
-		p := frame[hl:]
-		copy(p, payload)
-		binary.LittleEndian.PutUint64(p, uint64(now))
+		log.sent[k].Store(mono())
 		inWin := win.in(due)
-		if inWin {
-			p[8] = 1
-		} else {
-			p[8] = 0
-		}
-		ws.Cipher(p, mask, 0)
 		sp.wmu.Lock()
 		_ = sp.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		_, err := sp.nc.Write(frame)
+		_, err := sp.nc.Write(frames[k%int64(len(frames))])
 		sp.wmu.Unlock()
 		if err != nil {
 			sp.writeErr.Store(err)
@@ -481,8 +486,10 @@ func (sp *speaker) stream(ctx context.Context, start, end int64, interval time.D
 	}
 }
 
-func appendMaskedHeader(dst []byte, n int, mask [4]byte) []byte {
-	dst = append(dst, 0x80|byte(ws.OpBinary))
+// appendMaskedHeader appends the header of a masked client frame of n
+// bytes.
+func appendMaskedHeader(dst []byte, op ws.OpCode, n int, mask [4]byte) []byte {
+	dst = append(dst, 0x80|byte(op))
 	switch {
 	case n < 126:
 		dst = append(dst, 0x80|byte(n))

@@ -10,41 +10,13 @@ import (
 	"github.com/pentecost/pentecost/protocol"
 )
 
-// Pieces shared by Speaker and Listener, which each run one goroutine that
-// owns their connections and is fed by one reader goroutine per connection.
+// Small pieces shared by Speaker and Listener (see resilient).
 
-// feed passes c's frames to inbox until c ends or ctx does.
-func feed(ctx context.Context, wg *sync.WaitGroup, c *Conn, inbox chan<- connMsg) {
-	defer wg.Done()
-	for {
-		ev, err := c.Next(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		select {
-		case inbox <- connMsg{c, ev, err}:
-		case <-ctx.Done():
-			return
-		}
-		var fe *FrameError
-		if err != nil && !errors.As(err, &fe) {
-			return
-		}
-	}
-}
-
-// heartbeat sends one heartbeat on c without holding up the caller.
-func heartbeat(ctx context.Context, wg *sync.WaitGroup, c *Conn) {
-	if c == nil {
-		return
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		ctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		defer cancel()
-		_ = c.Send(ctx, map[string]any{"action": protocol.ActHeartbeat, "timestamp": time.Now().UnixMilli()})
-	}()
+// sendHeartbeat sends one heartbeat on c, bounded by writeTimeout.
+func sendHeartbeat(ctx context.Context, c *Conn) {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	_ = c.Send(ctx, map[string]any{"action": protocol.ActHeartbeat, "timestamp": time.Now().UnixMilli()})
 }
 
 // heartbeatTicker ticks every interval (0 means 30 s); a negative interval
@@ -60,6 +32,11 @@ func heartbeatTicker(interval time.Duration) (<-chan time.Time, func()) {
 	return t.C, t.Stop
 }
 
+func isFrameError(err error) bool {
+	var fe *FrameError
+	return errors.As(err, &fe)
+}
+
 // final reports whether a lost connection should end the session rather
 // than be reconnected. Unlike Retryable it gives a plain 1000 close and
 // this side's CloseNow of a connection whose write failed another try:
@@ -73,18 +50,6 @@ func final(err error) bool {
 		return false
 	}
 	return !Retryable(err)
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // closeAll closes the connections concurrently and waits: each Close may

@@ -73,10 +73,12 @@ type GapTracker struct {
 }
 
 // window is how far back duplicates are recognised: 1024 chunks, 20 s of
-// 20 ms chunks, far more than a refresh overlap.
+// 20 ms chunks (61 s of 60 ms Opus packets), far more than a refresh
+// overlap. The tracker counts chunks whatever their duration; what a gap
+// means in time is the Decoder's business (Conceal).
 const window = 1024
 
-// DefaultMaxGap is an hour of 20 ms chunks.
+// DefaultMaxGap is an hour of 20 ms chunks (three of 60 ms packets).
 const DefaultMaxGap = 180000
 
 // Observe records one chunk's sequence number. gap is non-nil when seq is

@@ -40,17 +40,11 @@ type ListenerOptions struct {
 // Control messages are taken from one connection at a time, so they are not
 // repeated.
 type Listener struct {
-	opts    ListenerOptions
-	backoff *Backoff
+	opts ListenerOptions
+	rc   *resilient
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	out    chan inbound
-	err    error // why out was closed; written before
-	inbox  chan connMsg
-	dialed chan dialResult
+	out chan inbound
+	err error // why out was closed; written before
 
 	mu     sync.Mutex
 	active *Conn  // for Send
@@ -66,20 +60,13 @@ func StartListener(ctx context.Context, opts ListenerOptions) (*Listener, Event,
 		return nil, ev, err
 	}
 	l := &Listener{
-		opts:    opts,
-		backoff: &Backoff{},
-		out:     make(chan inbound, 64),
-		inbox:   make(chan connMsg),
-		dialed:  make(chan dialResult),
-		active:  c,
-		lang:    opts.Params.Language,
+		opts:   opts,
+		rc:     newResilient(ctx, opts.Backoff, opts.Logf),
+		out:    make(chan inbound, 64),
+		active: c,
+		lang:   opts.Params.Language,
 	}
-	if opts.Backoff != nil {
-		b := *opts.Backoff
-		l.backoff = &b
-	}
-	l.ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	l.wg.Add(1)
+	l.rc.wg.Add(1)
 	go l.run(c, ev.String("connectionId"))
 	return l, ev, nil
 }
@@ -114,15 +101,8 @@ func (l *Listener) Send(ctx context.Context, v any) error {
 
 // Close leaves the session and stops the Listener.
 func (l *Listener) Close() error {
-	l.cancel()
-	l.wg.Wait()
+	l.rc.stop()
 	return nil
-}
-
-func (l *Listener) logf(format string, args ...any) {
-	if l.opts.Logf != nil {
-		l.opts.Logf(format, args...)
-	}
 }
 
 // lconn is a connection with its server-side id, and, for the replacement
@@ -137,12 +117,11 @@ type lconn struct {
 const maxHeld = 500
 
 func (l *Listener) run(first *Conn, firstID string) {
-	defer l.wg.Done()
+	defer l.rc.wg.Done()
 	var (
 		active   = &lconn{c: first, id: firstID}
 		next     *lconn // the replacement during a refresh
 		retired  []*Conn
-		dialing  bool // a refresh or reconnect is in flight
 		fatal    error
 		handover <-chan time.Time
 		// lastAudio is the last frame passed on from the active connection.
@@ -165,10 +144,7 @@ func (l *Listener) run(first *Conn, firstID string) {
 		closeAll(retired)
 	}()
 
-	start := func(c *Conn) {
-		l.wg.Add(1)
-		go feed(l.ctx, &l.wg, c, l.inbox)
-	}
+	start := l.rc.read
 	start(first)
 	var handoverTimer *time.Timer
 
@@ -179,7 +155,7 @@ func (l *Listener) run(first *Conn, firstID string) {
 		select {
 		case l.out <- in:
 			return true
-		case <-l.ctx.Done():
+		case <-l.rc.ctx.Done():
 			return false
 		}
 	}
@@ -211,23 +187,18 @@ func (l *Listener) run(first *Conn, firstID string) {
 		}
 		lc.held = nil
 		setActive(lc)
-		l.logf("connection refreshed")
+		l.rc.logf("connection refreshed")
 		return true
-	}
-	reconnect := func(cause error) {
-		dialing = true
-		l.wg.Add(1)
-		go l.reconnect(cause)
 	}
 
 	for {
 		select {
-		case <-l.ctx.Done():
+		case <-l.rc.ctx.Done():
 			return
 
 		case <-hb:
 			if active != nil {
-				heartbeat(l.ctx, &l.wg, active.c)
+				l.rc.heartbeat(active.c)
 			}
 
 		case <-handover:
@@ -235,22 +206,21 @@ func (l *Listener) run(first *Conn, firstID string) {
 				return
 			}
 
-		case m := <-l.inbox:
+		case m := <-l.rc.inbox:
 			fromActive := active != nil && m.c == active.c
 			fromNext := next != nil && m.c == next.c
 			if !fromActive && !fromNext {
 				continue // a retired connection draining
 			}
 			if m.err != nil {
-				var fe *FrameError
-				if errors.As(m.err, &fe) {
+				if isFrameError(m.err) {
 					if fromActive && !emit(inbound{ev: m.ev, err: m.err}) {
 						return
 					}
 					continue
 				}
 				if fromNext {
-					l.logf("replacement connection lost during refresh: %v", m.err)
+					l.rc.logf("replacement connection lost during refresh: %v", m.err)
 					next.c.CloseNow()
 					next = nil
 					continue
@@ -268,9 +238,7 @@ func (l *Listener) run(first *Conn, firstID string) {
 					fatal = fmt.Errorf("listener connection: %w", err)
 					return
 				}
-				if !dialing {
-					reconnect(m.err)
-				}
+				l.rc.reconnect(m.err, l.join)
 				continue
 			}
 
@@ -292,11 +260,9 @@ func (l *Listener) run(first *Conn, firstID string) {
 			}
 			switch ev.Type {
 			case protocol.TypeConnectionRefreshRequired:
-				if !dialing && next == nil {
-					dialing = true
-					l.logf("server asked for a new connection (%s); refreshing", ev.String("reason"))
-					l.wg.Add(1)
-					go l.refresh(active.id)
+				if !l.rc.dialing && next == nil {
+					l.rc.logf("server asked for a new connection (%s); refreshing", ev.String("reason"))
+					l.rc.refresh(l.refresher(active.id))
 				}
 			case protocol.TypeLanguageChanged:
 				l.mu.Lock()
@@ -319,13 +285,13 @@ func (l *Listener) run(first *Conn, firstID string) {
 				}
 			}
 
-		case r := <-l.dialed:
-			dialing = false
+		case r := <-l.rc.dialed:
+			l.rc.dialing = false
 			switch {
 			case r.err != nil && r.refresh && active == nil:
-				reconnect(r.err)
+				l.rc.reconnect(r.err, l.join)
 			case r.err != nil && r.refresh:
-				l.logf("refresh failed (%v); staying on the current connection", r.err)
+				l.rc.logf("refresh failed (%v); staying on the current connection", r.err)
 			case r.err != nil:
 				fatal = fmt.Errorf("reconnect: %w", r.err)
 				return
@@ -340,9 +306,9 @@ func (l *Listener) run(first *Conn, firstID string) {
 				setActive(&lconn{c: r.c, id: r.ev.String("connectionId")})
 				start(r.c)
 				if r.refresh {
-					l.logf("connection refreshed")
+					l.rc.logf("connection refreshed")
 				} else {
-					l.logf("reconnected")
+					l.rc.logf("reconnected")
 					if !emit(inbound{ev: r.ev}) {
 						return
 					}
@@ -376,66 +342,26 @@ func (l *Listener) language() string {
 	return l.lang
 }
 
-func (l *Listener) report(r dialResult) {
-	select {
-	case l.dialed <- r:
-	case <-l.ctx.Done():
-		if r.c != nil {
-			r.c.Close()
-		}
-	}
+// join opens a listener connection for a reconnect, in the current
+// language and the codec asked for.
+func (l *Listener) join(ctx context.Context) (*Conn, Event, error) {
+	p := l.opts.Params
+	p.Language = l.language()
+	return JoinListener(ctx, l.opts.Base, p)
 }
 
-func (l *Listener) refresh(previousID string) {
-	defer l.wg.Done()
-	b := Backoff{Initial: l.backoff.Initial, Max: l.backoff.Max}
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if attempt > 0 && !sleep(l.ctx, b.Next()) {
-			return
-		}
-		var c *Conn
-		var ev Event
-		c, ev, err = Refresh(l.ctx, l.opts.Base, RefreshParams{
+// refresher opens the replacement of the connection previousID, keeping
+// its language, encoding and codec.
+func (l *Listener) refresher(previousID string) dialFunc {
+	return func(ctx context.Context) (*Conn, Event, error) {
+		return Refresh(ctx, l.opts.Base, RefreshParams{
 			SessionID:            l.opts.Params.SessionID,
 			Role:                 protocol.RoleListener,
 			TargetLanguage:       l.language(),
 			AudioEncoding:        l.opts.Params.Encoding,
+			Codec:                l.opts.Params.Codec,
 			PreviousConnectionID: previousID,
 			Dial:                 l.opts.Params.Dial,
 		})
-		if err == nil {
-			l.report(dialResult{refresh: true, c: c, ev: ev})
-			return
-		}
-		if !Retryable(err) {
-			break
-		}
-	}
-	l.report(dialResult{refresh: true, err: err})
-}
-
-func (l *Listener) reconnect(cause error) {
-	defer l.wg.Done()
-	b := l.backoff
-	for attempt := 1; ; attempt++ {
-		d := b.Next()
-		l.logf("connection lost (%v); reconnecting in %v (attempt %d)", cause, d.Round(time.Millisecond), attempt)
-		if !sleep(l.ctx, d) {
-			return
-		}
-		p := l.opts.Params
-		p.Language = l.language()
-		c, ev, err := JoinListener(l.ctx, l.opts.Base, p)
-		if err == nil {
-			b.Reset()
-			l.report(dialResult{c: c, ev: ev})
-			return
-		}
-		if !Retryable(err) {
-			l.report(dialResult{err: err})
-			return
-		}
-		cause = err
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 
 	"github.com/pentecost/pentecost/protocol"
 )
@@ -15,8 +16,11 @@ type SpeakParams struct {
 	SessionID      string
 	SourceLanguage string // for creation; required by the server
 	QualityTier    string // optional; the server's default is standard
-	AudioFormat    string // optional; the server's default is pcm16
-	Dial           DialOptions
+	AudioFormat    string // what the speaker will send: optional; the server's default is pcm16
+	// PacketMs is the session's packet duration, 20, 40 or 60: the
+	// duration of each Opus packet; 0 leaves it to the server.
+	PacketMs int
+	Dial     DialOptions
 }
 
 // Speak opens a speaker connection: creating a session with the
@@ -36,6 +40,9 @@ func Speak(ctx context.Context, base, token string, p SpeakParams) (*Conn, Event
 		if p.AudioFormat != "" {
 			q.Set("audioFormat", p.AudioFormat)
 		}
+		if p.PacketMs != 0 {
+			q.Set("packetMs", strconv.Itoa(p.PacketMs))
+		}
 	} else {
 		q.Set("sessionId", p.SessionID)
 	}
@@ -52,7 +59,11 @@ type ListenParams struct {
 	// Encoding is "binary", "base64", or empty for the server's default
 	// (binary for this query form).
 	Encoding string
-	Dial     DialOptions
+	// Codec is the codec to receive: protocol.CodecOpus, protocol.CodecPCM16,
+	// or empty for the server's default (pcm16). The server may send
+	// another (docs/protocol.md, 7.4): sessionJoined's "codec" says which.
+	Codec string
+	Dial  DialOptions
 }
 
 // Listen joins a session as a listener and returns the connection and its
@@ -69,6 +80,9 @@ func JoinListener(ctx context.Context, base string, p ListenParams) (*Conn, Even
 	if p.Encoding != "" {
 		q.Set("audioEncoding", p.Encoding)
 	}
+	if p.Codec != "" {
+		q.Set("codec", p.Codec)
+	}
 	return open(ctx, base, q, p.Dial, protocol.TypeSessionJoined)
 }
 
@@ -81,6 +95,7 @@ type RefreshParams struct {
 	// being replaced, which lets the refresh exceed the listener cap.
 	TargetLanguage       string
 	AudioEncoding        string
+	Codec                string
 	PreviousConnectionID string
 	Dial                 DialOptions
 }
@@ -97,6 +112,9 @@ func Refresh(ctx context.Context, base string, p RefreshParams) (*Conn, Event, e
 	}
 	if p.AudioEncoding != "" {
 		q.Set("audioEncoding", p.AudioEncoding)
+	}
+	if p.Codec != "" {
+		q.Set("codec", p.Codec)
 	}
 	if p.PreviousConnectionID != "" {
 		q.Set("previousConnectionId", p.PreviousConnectionID)

@@ -34,11 +34,7 @@ type SpeakerOptions struct {
 type Speaker struct {
 	opts      SpeakerOptions
 	sessionID string
-	backoff   *Backoff
-
-	ctx    context.Context // lifetime of the background goroutines
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	rc        *resilient
 
 	mu       sync.Mutex
 	cur      *Conn         // where sends go; nil while reconnecting
@@ -49,21 +45,6 @@ type Speaker struct {
 
 	done   chan struct{} // closed when finished
 	events chan Event
-	inbox  chan connMsg
-	dialed chan dialResult
-}
-
-type connMsg struct {
-	c   *Conn
-	ev  Event
-	err error
-}
-
-type dialResult struct {
-	refresh bool
-	c       *Conn
-	ev      Event
-	err     error
 }
 
 // StartSpeaker connects (creating or attaching) and returns the Speaker
@@ -77,25 +58,16 @@ func StartSpeaker(ctx context.Context, opts SpeakerOptions) (*Speaker, Event, er
 	s := &Speaker{
 		opts:      opts,
 		sessionID: ev.String("sessionId"),
-		backoff:   opts.Backoff,
+		rc:        newResilient(ctx, opts.Backoff, opts.Logf),
 		changed:   make(chan struct{}),
 		done:      make(chan struct{}),
 		events:    make(chan Event, 256),
-		inbox:     make(chan connMsg),
-		dialed:    make(chan dialResult),
 	}
 	if s.sessionID == "" {
 		s.sessionID = opts.Params.SessionID
 	}
-	if s.backoff == nil {
-		s.backoff = &Backoff{}
-	} else {
-		b := *s.backoff // the run owns its copy: callers may share one
-		s.backoff = &b
-	}
-	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.cur = c
-	s.wg.Add(1)
+	s.rc.wg.Add(1)
 	go s.run(c)
 	return s, ev, nil
 }
@@ -191,15 +163,8 @@ func (s *Speaker) End(ctx context.Context, reason string) (Event, error) {
 // Close stops the Speaker and closes its connections without ending the
 // session: the server starts the speaker's reconnect grace.
 func (s *Speaker) Close() error {
-	s.cancel()
-	s.wg.Wait()
+	s.rc.stop()
 	return nil
-}
-
-func (s *Speaker) logf(format string, args ...any) {
-	if s.opts.Logf != nil {
-		s.opts.Logf(format, args...)
-	}
 }
 
 // setCur switches sends to c (nil while reconnecting).
@@ -224,7 +189,7 @@ func (s *Speaker) finish(err error, ended *Event) {
 // run owns the connections: it reads them all, and decides on refreshes,
 // reconnects and the end.
 func (s *Speaker) run(first *Conn) {
-	defer s.wg.Done()
+	defer s.rc.wg.Done()
 	defer close(s.events)
 	conns := map[*Conn]bool{}
 	var closers sync.WaitGroup
@@ -242,31 +207,31 @@ func (s *Speaker) run(first *Conn) {
 	}
 	adopt := func(c *Conn) {
 		conns[c] = true
-		s.wg.Add(1)
-		go s.readConn(c)
+		s.rc.read(c)
 	}
 	adopt(first)
 
 	hb, stop := heartbeatTicker(s.opts.Heartbeat)
 	defer stop()
-	dialing := false  // a refresh or reconnect is in flight
 	replaced := false // the current connection got connectionReplaced
 
 	for {
 		select {
-		case <-s.ctx.Done():
+		case <-s.rc.ctx.Done():
 			s.finish(ErrClosed, nil)
 			return
 		case <-hb:
-			s.heartbeat()
-		case m := <-s.inbox:
+			s.mu.Lock()
+			c := s.cur
+			s.mu.Unlock()
+			s.rc.heartbeat(c)
+		case m := <-s.rc.inbox:
 			s.mu.Lock()
 			isCur := m.c == s.cur
 			s.mu.Unlock()
 			if m.err != nil {
-				var fe *FrameError
-				if errors.As(m.err, &fe) {
-					s.logf("ignoring %v", m.err)
+				if isFrameError(m.err) {
+					s.rc.logf("ignoring %v", m.err)
 					continue
 				}
 				delete(conns, m.c)
@@ -282,11 +247,7 @@ func (s *Speaker) run(first *Conn) {
 					s.finish(fmt.Errorf("speaker connection: %w", err), nil)
 					return
 				}
-				if !dialing {
-					dialing = true
-					s.wg.Add(1)
-					go s.reconnect(m.err)
-				}
+				s.rc.reconnect(m.err, s.attach)
 				continue
 			}
 			switch m.ev.Type {
@@ -300,18 +261,16 @@ func (s *Speaker) run(first *Conn) {
 					replaced = true
 				}
 			case protocol.TypeConnectionRefreshRequired:
-				if isCur && !dialing {
-					dialing = true
-					s.logf("server asked for a new connection (%s); refreshing", m.ev.String("reason"))
-					s.wg.Add(1)
-					go s.refresh()
+				if isCur && !s.rc.dialing {
+					s.rc.logf("server asked for a new connection (%s); refreshing", m.ev.String("reason"))
+					s.rc.refresh(s.refreshConn)
 				}
 			}
 			if isCur {
 				s.deliver(m.ev)
 			}
-		case r := <-s.dialed:
-			dialing = false
+		case r := <-s.rc.dialed:
+			s.rc.dialing = false
 			if r.err != nil {
 				s.mu.Lock()
 				lost := s.cur == nil
@@ -320,11 +279,9 @@ func (s *Speaker) run(first *Conn) {
 				case r.refresh && lost:
 					// The old connection died while refreshing: fall back
 					// to reattaching.
-					dialing = true
-					s.wg.Add(1)
-					go s.reconnect(r.err)
+					s.rc.reconnect(r.err, s.attach)
 				case r.refresh:
-					s.logf("refresh failed (%v); staying on the current connection", r.err)
+					s.rc.logf("refresh failed (%v); staying on the current connection", r.err)
 				default:
 					s.finish(fmt.Errorf("reconnect: %w", r.err), nil)
 					return
@@ -341,9 +298,9 @@ func (s *Speaker) run(first *Conn) {
 				retire(old)
 			}
 			if r.refresh {
-				s.logf("connection refreshed")
+				s.rc.logf("connection refreshed")
 			} else {
-				s.logf("reconnected")
+				s.rc.logf("reconnected")
 				s.deliver(r.ev)
 			}
 		}
@@ -355,81 +312,23 @@ func (s *Speaker) deliver(ev Event) {
 	select {
 	case s.events <- ev:
 	default:
-		s.logf("events full: dropped %s", ev.Type)
+		s.rc.logf("events full: dropped %s", ev.Type)
 	}
 }
 
-func (s *Speaker) heartbeat() {
-	s.mu.Lock()
-	c := s.cur
-	s.mu.Unlock()
-	heartbeat(s.ctx, &s.wg, c)
+// refreshConn opens the replacement connection of a refresh.
+func (s *Speaker) refreshConn(ctx context.Context) (*Conn, Event, error) {
+	return Refresh(ctx, s.opts.Base, RefreshParams{
+		SessionID: s.sessionID,
+		Role:      protocol.RoleSpeaker,
+		Token:     s.opts.Token,
+		Dial:      s.opts.Params.Dial,
+	})
 }
 
-func (s *Speaker) readConn(c *Conn) { feed(s.ctx, &s.wg, c, s.inbox) }
-
-func (s *Speaker) report(r dialResult) {
-	select {
-	case s.dialed <- r:
-	case <-s.ctx.Done():
-		if r.c != nil {
-			r.c.Close()
-		}
-	}
-}
-
-// refresh opens the replacement connection, retrying a few times: the
-// server asks well before the connection's hard maximum.
-func (s *Speaker) refresh() {
-	defer s.wg.Done()
-	b := Backoff{Initial: s.backoff.Initial, Max: s.backoff.Max}
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if attempt > 0 && !sleep(s.ctx, b.Next()) {
-			return
-		}
-		var c *Conn
-		var ev Event
-		c, ev, err = Refresh(s.ctx, s.opts.Base, RefreshParams{
-			SessionID: s.sessionID,
-			Role:      protocol.RoleSpeaker,
-			Token:     s.opts.Token,
-			Dial:      s.opts.Params.Dial,
-		})
-		if err == nil {
-			s.report(dialResult{refresh: true, c: c, ev: ev})
-			return
-		}
-		if !Retryable(err) {
-			break
-		}
-	}
-	s.report(dialResult{refresh: true, err: err})
-}
-
-// reconnect reattaches to the session until it succeeds or a refusal says
-// it never will.
-func (s *Speaker) reconnect(cause error) {
-	defer s.wg.Done()
-	b := s.backoff
-	for attempt := 1; ; attempt++ {
-		d := b.Next()
-		s.logf("connection lost (%v); reconnecting in %v (attempt %d)", cause, d.Round(time.Millisecond), attempt)
-		if !sleep(s.ctx, d) {
-			return
-		}
-		p := s.opts.Params
-		p.SessionID = s.sessionID
-		c, ev, err := Speak(s.ctx, s.opts.Base, s.opts.Token, p)
-		if err == nil {
-			b.Reset()
-			s.report(dialResult{c: c, ev: ev})
-			return
-		}
-		if !Retryable(err) {
-			s.report(dialResult{err: err})
-			return
-		}
-		cause = err
-	}
+// attach reattaches to the session after a drop.
+func (s *Speaker) attach(ctx context.Context) (*Conn, Event, error) {
+	p := s.opts.Params
+	p.SessionID = s.sessionID
+	return Speak(ctx, s.opts.Base, s.opts.Token, p)
 }

@@ -16,16 +16,28 @@ type Listener struct {
 	ID     string
 	Lang   string
 	Base64 bool // receives audioData JSON instead of binary frames
-	Queue  *Queue
+	// Codec is what it receives: protocol.CodecPCM16 or protocol.CodecOpus;
+	// empty means the room's Format.
+	Codec string
+	Queue *Queue
+}
+
+// Tap is a processor's queue, which receives every source chunk in Codec
+// (empty: the room's Format).
+type Tap struct {
+	Queue *Queue
+	Codec string
 }
 
 // RoomOptions configure a room.
 type RoomOptions struct {
-	// SessionID and Format go in the base64 audioData messages, built at
-	// most once per chunk and language, only for languages with base64
+	// SessionID goes in the base64 audioData messages, built at most once
+	// per chunk, language and codec, only for languages with base64
 	// listeners.
 	SessionID string
-	Format    string
+	// Format is the codec of the source chunks Publish and Deliver take:
+	// the session's audioFormat.
+	Format string
 	// OnDrop counts audio dropped for slow listeners.
 	OnDrop func(n int)
 	// StreamID goes in bytes 2-3 of the source frames sent to taps
@@ -33,12 +45,49 @@ type RoomOptions struct {
 	StreamID uint16
 }
 
+// group is the listeners of one language, by delivery and codec (index:
+// codecIndex).
 type group struct {
-	binary []*Listener
-	text   []*Listener
+	binary [2][]*Listener
+	text   [2][]*Listener
 }
 
-func (g *group) len() int { return len(g.binary) + len(g.text) }
+func (g *group) len() int {
+	return len(g.binary[0]) + len(g.binary[1]) + len(g.text[0]) + len(g.text[1])
+}
+
+func (g *group) has(ci int) bool { return len(g.binary[ci])+len(g.text[ci]) > 0 }
+
+func (g *group) add(l *Listener, ci int) {
+	if l.Base64 {
+		g.text[ci] = append(g.text[ci], l)
+	} else {
+		g.binary[ci] = append(g.binary[ci], l)
+	}
+}
+
+func (g *group) remove(l *Listener) {
+	for ci := range g.binary {
+		g.binary[ci] = without(g.binary[ci], l)
+		g.text[ci] = without(g.text[ci], l)
+	}
+}
+
+// codecIndex maps a codec to its slot in a group.
+func codecIndex(codec string) int {
+	if codec == protocol.CodecOpus {
+		return 1
+	}
+	return 0
+}
+
+// codecOf is l's codec, the room's Format when it names none.
+func (r *Room) codecOf(l *Listener) int {
+	if l.Codec == "" {
+		return codecIndex(r.opts.Format)
+	}
+	return codecIndex(l.Codec)
+}
 
 // Room is the fan-out of one session. Its lock is per session, so a join
 // storm on one session never stalls another, and it is never held across a
@@ -50,12 +99,13 @@ type Room struct {
 	listeners map[string]*Listener
 	byLang    map[string]*group
 	// seq holds the next sequence number per stream: "" is the source
-	// stream, a language code a translated stream.
+	// stream, a language code a translated stream, and ConvertedStream keys
+	// the streams a converter re-packetizes.
 	seq    map[string]uint32
 	served map[string]bool
 	// taps receive every source chunk, framed with the stream ID: the
 	// processors translating this session.
-	taps []*Queue
+	taps []Tap
 }
 
 // NewRoom returns an empty room.
@@ -93,11 +143,7 @@ func (r *Room) Join(l *Listener, max int, allowOver bool) (JoinResult, error) {
 		g = &group{}
 		r.byLang[l.Lang] = g
 	}
-	if l.Base64 {
-		g.text = append(g.text, l)
-	} else {
-		g.binary = append(g.binary, l)
-	}
+	g.add(l, r.codecOf(l))
 	r.listeners[l.ID] = l
 	return JoinResult{Count: len(r.listeners), NewLang: newLang}, nil
 }
@@ -120,8 +166,7 @@ func (r *Room) removeLocked(l *Listener) (langEmptied bool) {
 	if g == nil {
 		return false
 	}
-	g.binary = without(g.binary, l)
-	g.text = without(g.text, l)
+	g.remove(l)
 	if g.len() == 0 {
 		delete(r.byLang, l.Lang)
 		return true
@@ -163,11 +208,7 @@ func (r *Room) ChangeLanguage(id, lang string) (newLang, oldEmptied bool, ok boo
 		r.byLang[lang] = g
 	}
 	nl := &moved
-	if nl.Base64 {
-		g.text = append(g.text, nl)
-	} else {
-		g.binary = append(g.binary, nl)
-	}
+	g.add(nl, r.codecOf(nl))
 	r.listeners[id] = nl
 	return newLang, oldEmptied, true
 }
@@ -245,30 +286,84 @@ func (r *Room) NextSeq() uint32 {
 // RaiseNextSeq moves the source stream's next number up to next, never
 // back, so a session resumed on another node or after a restart continues
 // above every number already used.
-func (r *Room) RaiseNextSeq(next uint32) {
+func (r *Room) RaiseNextSeq(next uint32) { r.RaiseSeq("", next) }
+
+// RaiseSeq moves stream's next number up to next, never back.
+func (r *Room) RaiseSeq(stream string, next uint32) {
 	r.mu.Lock()
-	r.raiseLocked(next)
+	r.raiseLocked(stream, next)
 	r.mu.Unlock()
 }
 
-// raiseLocked moves the source stream's next number up to next. Numbers
-// compare as integers except across the 2^32 wrap.
-func (r *Room) raiseLocked(next uint32) {
-	if cur := r.seq[""]; next > cur || cur-next > 1<<31 {
-		r.seq[""] = next
+// raiseLocked moves stream's next number up to next. Numbers compare as
+// integers except across the 2^32 wrap.
+func (r *Room) raiseLocked(stream string, next uint32) {
+	if cur := r.seq[stream]; next > cur || cur-next > 1<<31 {
+		r.seq[stream] = next
 	}
 }
 
-// Publish stamps a source chunk, frames it once per encoding and language
-// that needs it, and queues it to every listener not served by a translated
-// stream. It returns the chunk's sequence number and how many listeners it
+// ConvertedStream keys the counter of a stream made by re-packetizing
+// another into codec: the source stream (lang "") or lang's translated
+// stream.
+func ConvertedStream(codec, lang string) string { return codec + "/" + lang }
+
+// TakeSeq returns stream's next number and moves past it.
+func (r *Room) TakeSeq(stream string) uint32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seq := r.seq[stream]
+	r.seq[stream] = seq + 1
+	return seq
+}
+
+// WantsSource reports whether anyone here takes the source stream in codec:
+// a listener of a language the source reaches (sourceLang's, or one no
+// translated stream serves), or a tap.
+func (r *Room) WantsSource(sourceLang, codec string) bool {
+	ci := codecIndex(codec)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for lang, g := range r.byLang {
+		if (lang == sourceLang || !r.served[lang]) && g.has(ci) {
+			return true
+		}
+	}
+	for _, t := range r.taps {
+		if r.tapCodec(t) == ci {
+			return true
+		}
+	}
+	return false
+}
+
+// WantsTranslated reports whether lang has listeners here taking codec.
+func (r *Room) WantsTranslated(lang, codec string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.byLang[lang]
+	return g != nil && g.has(codecIndex(codec))
+}
+
+func (r *Room) tapCodec(t Tap) int {
+	if t.Codec == "" {
+		return codecIndex(r.opts.Format)
+	}
+	return codecIndex(t.Codec)
+}
+
+// Publish stamps a source chunk (in the room's Format), frames it once per
+// encoding and language that needs it, and queues it to every listener of
+// that codec not served by a translated stream, and to the taps of that
+// codec. It returns the chunk's sequence number and how many listeners it
 // was queued to. sourceLang listeners always get it. The chunk must not be
 // changed afterwards.
 func (r *Room) Publish(sourceLang string, chunk []byte, ingest time.Time) (seq uint32, queued int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	seq = r.seq[""]
-	return seq, r.publishLocked(sourceLang, seq, chunk, ingest)
+	r.raiseLocked("", seq+1)
+	return seq, r.sourceLocked(sourceLang, r.opts.Format, seq, chunk, ingest)
 }
 
 // Deliver fans out a source chunk numbered elsewhere: by the cluster's
@@ -276,34 +371,47 @@ func (r *Room) Publish(sourceLang string, chunk []byte, ingest time.Time) (seq u
 func (r *Room) Deliver(sourceLang string, seq uint32, ingest time.Time, chunk []byte) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.publishLocked(sourceLang, seq, chunk, ingest)
+	r.raiseLocked("", seq+1)
+	return r.sourceLocked(sourceLang, r.opts.Format, seq, chunk, ingest)
 }
 
-func (r *Room) publishLocked(sourceLang string, seq uint32, chunk []byte, ingest time.Time) (queued int) {
-	r.raiseLocked(seq + 1)
+// DeliverConverted fans out a source chunk converted into codec (numbered
+// by its converter) to the listeners and taps of that codec.
+func (r *Room) DeliverConverted(sourceLang, codec string, seq uint32, ingest time.Time, chunk []byte) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sourceLocked(sourceLang, codec, seq, chunk, ingest)
+}
+
+func (r *Room) sourceLocked(sourceLang, codec string, seq uint32, chunk []byte, ingest time.Time) (queued int) {
+	ci := codecIndex(codec)
 	var bin *Message
 	dropped := 0
 	for lang, g := range r.byLang {
 		if lang != sourceLang && r.served[lang] {
 			continue
 		}
-		if len(g.binary) > 0 {
+		if len(g.binary[ci]) > 0 {
 			if bin == nil {
 				bin = newAudioFrame(protocol.KindSource, 0, seq, ingest, chunk)
 			}
-			queued += pushAll(g.binary, bin, &dropped)
+			queued += pushAll(g.binary[ci], bin, &dropped)
 		}
-		if len(g.text) > 0 {
-			txt := newAudioText(r.opts.SessionID, r.opts.Format, lang, protocol.KindSource, seq, ingest, chunk)
-			queued += pushAll(g.text, txt, &dropped)
+		if len(g.text[ci]) > 0 {
+			txt := newAudioText(r.opts.SessionID, codec, lang, protocol.KindSource, seq, ingest, chunk)
+			queued += pushAll(g.text[ci], txt, &dropped)
 		}
 	}
-	if len(r.taps) > 0 {
-		tap := newAudioFrame(protocol.KindSource, r.opts.StreamID, seq, ingest, chunk)
-		for _, q := range r.taps {
-			_, d := q.Push(tap)
-			dropped += d
+	var tap *Message
+	for _, t := range r.taps {
+		if r.tapCodec(t) != ci {
+			continue
 		}
+		if tap == nil {
+			tap = newAudioFrame(protocol.KindSource, r.opts.StreamID, seq, ingest, chunk)
+		}
+		_, d := t.Queue.Push(tap)
+		dropped += d
 	}
 	if dropped > 0 && r.opts.OnDrop != nil {
 		r.opts.OnDrop(dropped)
@@ -312,35 +420,48 @@ func (r *Room) publishLocked(sourceLang string, seq uint32, chunk []byte, ingest
 }
 
 // SetTaps replaces the queues that receive every source chunk.
-func (r *Room) SetTaps(qs []*Queue) {
+func (r *Room) SetTaps(taps []Tap) {
 	r.mu.Lock()
-	r.taps = qs
+	r.taps = taps
 	r.mu.Unlock()
 }
 
-// PublishTranslated queues a translated chunk to the listeners of lang, with
-// that stream's own sequence numbers.
-func (r *Room) PublishTranslated(lang string, chunk []byte, ingest time.Time) (seq uint32, queued int) {
+// PublishTranslated queues a translated chunk in codec to the listeners of
+// lang that take codec, with that stream's own sequence numbers.
+func (r *Room) PublishTranslated(lang, codec string, chunk []byte, ingest time.Time) (seq uint32, queued int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	seq = r.seq[lang]
 	r.seq[lang] = seq + 1
+	return seq, r.translatedLocked(lang, codec, seq, chunk, ingest)
+}
+
+// DeliverTranslated queues a translated chunk converted into codec (numbered
+// by its converter) to the listeners of lang that take codec.
+func (r *Room) DeliverTranslated(lang, codec string, seq uint32, ingest time.Time, chunk []byte) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.translatedLocked(lang, codec, seq, chunk, ingest)
+}
+
+func (r *Room) translatedLocked(lang, codec string, seq uint32, chunk []byte, ingest time.Time) (queued int) {
 	g := r.byLang[lang]
 	if g == nil {
-		return seq, 0
+		return 0
 	}
+	ci := codecIndex(codec)
 	dropped := 0
-	if len(g.binary) > 0 {
-		queued += pushAll(g.binary, newAudioFrame(protocol.KindTranslated, 0, seq, ingest, chunk), &dropped)
+	if len(g.binary[ci]) > 0 {
+		queued += pushAll(g.binary[ci], newAudioFrame(protocol.KindTranslated, 0, seq, ingest, chunk), &dropped)
 	}
-	if len(g.text) > 0 {
-		txt := newAudioText(r.opts.SessionID, r.opts.Format, lang, protocol.KindTranslated, seq, ingest, chunk)
-		queued += pushAll(g.text, txt, &dropped)
+	if len(g.text[ci]) > 0 {
+		txt := newAudioText(r.opts.SessionID, codec, lang, protocol.KindTranslated, seq, ingest, chunk)
+		queued += pushAll(g.text[ci], txt, &dropped)
 	}
 	if dropped > 0 && r.opts.OnDrop != nil {
 		r.opts.OnDrop(dropped)
 	}
-	return seq, queued
+	return queued
 }
 
 // SendToLanguage queues a control message (a caption) to the listeners of
@@ -352,11 +473,13 @@ func (r *Room) SendToLanguage(lang string, m *Message) int {
 	if g == nil {
 		return 0
 	}
-	for _, l := range g.binary {
-		l.Queue.Push(m)
-	}
-	for _, l := range g.text {
-		l.Queue.Push(m)
+	for ci := range g.binary {
+		for _, l := range g.binary[ci] {
+			l.Queue.Push(m)
+		}
+		for _, l := range g.text[ci] {
+			l.Queue.Push(m)
+		}
 	}
 	return g.len()
 }

@@ -127,7 +127,7 @@ func TestRoomServedLanguageSkipsSource(t *testing.T) {
 	if es.Queue.Len() != 0 || en.Queue.Len() != 1 {
 		t.Fatalf("served language got source audio: es %d en %d", es.Queue.Len(), en.Queue.Len())
 	}
-	seq, n := r.PublishTranslated("es", []byte("y"), time.Now())
+	seq, n := r.PublishTranslated("es", protocol.CodecPCM16, []byte("y"), time.Now())
 	if seq != 0 || n != 1 {
 		t.Fatalf("translated: seq %d n %d", seq, n)
 	}
@@ -163,14 +163,14 @@ func TestRoomServedFlipsKeepNumbering(t *testing.T) {
 
 	r.SetServed("es", true)
 	r.Publish("en", []byte("s0"), time.Now())
-	r.PublishTranslated("es", []byte("t0"), time.Now())
+	r.PublishTranslated("es", protocol.CodecPCM16, []byte("t0"), time.Now())
 	r.SendToLanguage("es", caption)
 	r.SetServed("es", false) // captions only
 	r.Publish("en", []byte("s1"), time.Now())
 	r.SendToLanguage("es", caption)
 	r.SetServed("es", true)
 	r.Publish("en", []byte("s2"), time.Now())
-	r.PublishTranslated("es", []byte("t1"), time.Now())
+	r.PublishTranslated("es", protocol.CodecPCM16, []byte("t1"), time.Now())
 	got := fmt.Sprint(kinds())
 	if want := "[1/0/t0 control 0/1/s1 control 1/1/t1]"; got != want {
 		t.Fatalf("es received %s, want %s", got, want)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pentecost/pentecost/client"
+	"github.com/pentecost/pentecost/internal/ctxtime"
 	"github.com/pentecost/pentecost/protocol"
 )
 
@@ -49,6 +50,10 @@ type Options struct {
 	// Each must be among Languages when Languages is set. Exclusive with
 	// CaptionsOnly.
 	AudioLanguages []string
+	// Codec is the codec to take the sessions' audio in and publish
+	// translations in (docs/protocol.md 7.4): "pcm16" (the server's
+	// default) or "opus"; each Stream's Format says what a session gives.
+	Codec string
 	// Translator makes the workers.
 	Translator Translator
 
@@ -333,7 +338,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				}
 				d := bo.Next()
 				e.logf("cannot attach to %s: %v; retrying in %v", e.o.Server, err, d.Round(time.Millisecond))
-				if !sleepCtx(ctx, d) {
+				if !ctxtime.Sleep(ctx, d) {
 					return nil
 				}
 				continue
@@ -348,7 +353,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			d := bo.Next()
 			e.logf("connection %s lost (%v); reconnecting in %v", cur.id, cur.err, d.Round(time.Millisecond))
 			cur = nil
-			if !sleepCtx(ctx, d) {
+			if !ctxtime.Sleep(ctx, d) {
 				return nil
 			}
 		case <-cur.refresh:
@@ -431,6 +436,9 @@ func (e *Engine) dial(ctx context.Context) (*link, error) {
 	}
 	if a := e.audioParam(); a != "" {
 		q.Set("audio", a)
+	}
+	if e.o.Codec != "" {
+		q.Set("codec", e.o.Codec)
 	}
 	u, err := client.WSURL(e.o.Server, q)
 	if err != nil {
@@ -549,7 +557,7 @@ func (e *Engine) reconcileLocked(k key, linger bool) {
 		if k.lang == info.source {
 			return
 		}
-		e.startWorkerLocked(k, Stream{SessionID: k.session, Language: k.lang, SourceLanguage: info.source, Format: info.format, Audio: e.sendsAudio(k.lang)})
+		e.startWorkerLocked(k, Stream{SessionID: k.session, Language: k.lang, SourceLanguage: info.source, Format: info.format, PacketMs: info.packetMs, Audio: e.sendsAudio(k.lang)})
 		return
 	}
 	if w == nil {
@@ -642,15 +650,4 @@ func (e *Engine) serverError(l *link, ev client.Event) {
 		more = fmt.Sprintf(" (and %d more %s errors)", suppressed, code)
 	}
 	e.logf("server error on connection %s: %s: %s%s", l.id, code, msg, more)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

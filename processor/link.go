@@ -34,6 +34,7 @@ type link struct {
 type sessionInfo struct {
 	stream         uint16
 	source, format string
+	packetMs       int
 }
 
 // read handles the connection's frames until it ends.
@@ -142,7 +143,7 @@ func (l *link) handle(ev client.Event) {
 func (e *Engine) sessionStarted(l *link, m protocol.SessionStarted) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	info := sessionInfo{stream: m.StreamID, source: strings.ToLower(m.SourceLanguage), format: m.AudioFormat}
+	info := sessionInfo{stream: m.StreamID, source: strings.ToLower(m.SourceLanguage), format: m.AudioFormat, packetMs: m.PacketMs}
 	if info.format == "" {
 		info.format = "pcm16"
 	}

@@ -197,19 +197,6 @@ func TestToneWorker(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-
-	// Opus: passthrough, said in the log.
-	out = newFakeOutput()
-	w, err = (&Tone{}).Start(context.Background(), Stream{Language: "es", Format: "opus"}, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Process(Chunk{Data: []byte("pkt")}); err != nil {
-		t.Fatal(err)
-	}
-	if string(out.audioBytes()) != "pkt" || len(out.logs) != 1 || !strings.Contains(out.logs[0], "passing the source through") {
-		t.Fatalf("opus: audio %q, logs %q", out.audioBytes(), out.logs)
-	}
 }
 
 func TestExecWorker(t *testing.T) {

@@ -286,20 +286,6 @@ func TestToneLoop(t *testing.T) {
 	}
 }
 
-// Opus sessions cannot get a synthesized tone: the source passes through.
-func TestToneOpusPassesThrough(t *testing.T) {
-	n := testserver.Start(t, nil)
-	e := startEngine(t, n, &Tone{}, nil)
-	sp, sid := speaker(t, n, "opus")
-	es, _ := listener(t, n, sid, "es")
-	e.rec.wait(t, 0, "languages es", langsAre(e.conn, sid, "es"))
-	pkt := []byte("not-really-an-opus-packet")
-	send(t, sp, pkt)
-	if f := nextTranslated(t, es, nil); !bytes.Equal(f.Chunk, pkt) {
-		t.Fatalf("opus passthrough: %q", f.Chunk)
-	}
-}
-
 func needShell(t *testing.T) {
 	for _, tool := range []string{"sh", "cat"} {
 		if _, err := exec.LookPath(tool); err != nil {

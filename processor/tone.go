@@ -2,10 +2,14 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
 	"time"
+
+	"github.com/pentecost/pentecost/internal/opus"
+	"github.com/pentecost/pentecost/protocol"
 )
 
 // Pcm16 format constants: what a pcm16 session carries.
@@ -78,9 +82,9 @@ func (g *ToneGenerator) Fill(dst []byte) {
 
 // Tone is the tone mode: it replaces each source chunk with a sine tone of
 // the same length at a frequency of the target language (ToneFrequency), and
-// captions "[es] tone 440 Hz" every CaptionEvery of audio. Opus cannot be
-// synthesized here: for opus sessions it says so and passes the source
-// through unchanged.
+// captions "[es] tone 440 Hz" every CaptionEvery of audio. An Opus stream is
+// decoded and its tone encoded (PCMOnly); a build without Opus cannot, and
+// says so and passes the source through unchanged.
 type Tone struct {
 	// Frequencies override ToneFrequency for some languages.
 	Frequencies map[string]float64
@@ -92,8 +96,20 @@ type Tone struct {
 }
 
 // Start implements Translator.
-func (t *Tone) Start(_ context.Context, s Stream, out Output) (Worker, error) {
-	if s.Format != "pcm16" {
+func (t *Tone) Start(ctx context.Context, s Stream, out Output) (Worker, error) {
+	if s.Format == protocol.CodecOpus {
+		w, err := PCMOnly(TranslatorFunc(t.start)).Start(ctx, s, out)
+		if errors.Is(err, opus.ErrUnavailable) {
+			out.Logf("tone mode cannot make Opus audio (%v): passing the source through unchanged", err)
+			return passthroughWorker(out), nil
+		}
+		return w, err
+	}
+	return t.start(ctx, s, out)
+}
+
+func (t *Tone) start(_ context.Context, s Stream, out Output) (Worker, error) {
+	if s.Format != protocol.CodecPCM16 {
 		out.Logf("tone mode cannot synthesize %s audio: passing the source through unchanged", s.Format)
 		return passthroughWorker(out), nil
 	}

@@ -10,7 +10,13 @@ type Stream struct {
 	SessionID      string
 	Language       string // the target language this worker produces
 	SourceLanguage string // the language the speaker speaks
-	Format         string // the session's audioFormat: "pcm16" (16-bit LE, 16 kHz, mono) or "opus" (one packet per chunk, 48 kHz)
+	// Format is the audio's codec, both ways (sessionStarted's audioFormat):
+	// "pcm16" (16-bit LE, 16 kHz, mono) or "opus" (one packet per chunk).
+	Format string
+	// PacketMs is the session's packet duration (sessionStarted's packetMs;
+	// 0 from a server that does not say): Opus published for the session
+	// should be cut into packets this long.
+	PacketMs int
 	// Audio is false when the processor publishes captions only for this
 	// language (Options.CaptionsOnly, AudioLanguages): its listeners hear
 	// the source, Output.Audio sends nothing, and the Worker need not

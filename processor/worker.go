@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pentecost/pentecost"
+	"github.com/pentecost/pentecost/internal/ctxtime"
 	"github.com/pentecost/pentecost/protocol"
 )
 
@@ -56,7 +57,7 @@ func (w *worker) run(ctx context.Context) {
 			d := bo.Next()
 			w.logf("cannot start: %v; retrying in %v", err, d.Round(time.Millisecond))
 			e.event(Event{Kind: EventWorkerFailed, SessionID: w.k.session, Language: w.k.lang, Err: err})
-			if !sleepCtx(ctx, d) {
+			if !ctxtime.Sleep(ctx, d) {
 				break
 			}
 			continue
@@ -81,7 +82,7 @@ func (w *worker) run(ctx context.Context) {
 		}
 		d := bo.Next()
 		w.logf("failed (%v); restarting in %v", why, d.Round(time.Millisecond))
-		if !sleepCtx(ctx, d) {
+		if !ctxtime.Sleep(ctx, d) {
 			break
 		}
 		// What queued meanwhile is stale: a live stream starts from now.

@@ -55,6 +55,8 @@ type ClientMessage struct {
 	AudioEncoding  string        `json:"audioEncoding,omitempty"`
 	QualityTier    string        `json:"qualityTier,omitempty"`
 	AudioFormat    string        `json:"audioFormat,omitempty"`
+	Codec          string        `json:"codec,omitempty"`
+	PacketMs       *int          `json:"packetMs,omitempty"`
 	AudioData      *string       `json:"audioData,omitempty"`
 	Data           *string       `json:"data,omitempty"` // legacy alias of audioData
 	VolumeLevel    *float64      `json:"volumeLevel,omitempty"`

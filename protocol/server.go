@@ -90,8 +90,13 @@ type SessionCreated struct {
 	SourceLanguage string `json:"sourceLanguage"`
 	QualityTier    string `json:"qualityTier"`
 	AudioFormat    string `json:"audioFormat"`
-	ConnectionID   string `json:"connectionId"`
-	ExpiresAt      int64  `json:"expiresAt"`
+	PacketMs       int    `json:"packetMs,omitempty"`
+	SampleRate     int    `json:"sampleRate,omitempty"`
+	// Transcoding tells whether this node converts between pcm16 and opus
+	// (false in a build without Opus).
+	Transcoding  bool   `json:"transcoding"`
+	ConnectionID string `json:"connectionId"`
+	ExpiresAt    int64  `json:"expiresAt"`
 }
 
 type SessionJoined struct {
@@ -114,7 +119,14 @@ type SessionJoined struct {
 	// is served with captions only. False for a speaker.
 	Captions      bool   `json:"captions"`
 	AudioEncoding string `json:"audioEncoding,omitempty"`
-	AudioFormat   string `json:"audioFormat"`
+	// AudioFormat is, for a listener, the codec it receives (equal to
+	// Codec, for clients written before Codec); for a speaker, the
+	// session's format, which it sends.
+	AudioFormat string `json:"audioFormat"`
+	Codec       string `json:"codec,omitempty"`
+	SampleRate  int    `json:"sampleRate,omitempty"`
+	PacketMs    int    `json:"packetMs,omitempty"`
+	Transcoding bool   `json:"transcoding"`
 }
 
 type HeartbeatAck struct {
@@ -145,6 +157,8 @@ type ConnectionRefreshComplete struct {
 	TargetLanguage string `json:"targetLanguage,omitempty"`
 	SourceLanguage string `json:"sourceLanguage"`
 	ConnectionID   string `json:"connectionId"`
+	// Codec is what a listener's new connection receives.
+	Codec string `json:"codec,omitempty"`
 }
 
 type ConnectionReplaced struct {
@@ -217,7 +231,7 @@ type AudioData struct {
 	SequenceNumber uint32 `json:"sequenceNumber"`
 	Kind           int    `json:"kind"`
 	AudioData      string `json:"audioData"`
-	Format         string `json:"format"`
+	Format         string `json:"format"` // the codec of the chunk
 }
 
 type Caption struct {
@@ -259,6 +273,9 @@ type ProcessorAttached struct {
 	// (audio=); empty means none (captions only); absent means every
 	// language it serves, as before the parameter existed.
 	Audio *[]string `json:"audio,omitempty"`
+	// Codec is the one the processor asked for (pcm16 by default); each
+	// sessionStarted says what it gets in that session.
+	Codec string `json:"codec,omitempty"`
 }
 
 type SessionStarted struct {
@@ -266,7 +283,11 @@ type SessionStarted struct {
 	SessionID      string `json:"sessionId"`
 	StreamID       uint16 `json:"streamId"`
 	SourceLanguage string `json:"sourceLanguage"`
-	AudioFormat    string `json:"audioFormat"`
+	// AudioFormat is the codec this processor receives the session's
+	// audio in, and must publish its translations in.
+	AudioFormat string `json:"audioFormat"`
+	SampleRate  int    `json:"sampleRate,omitempty"`
+	PacketMs    int    `json:"packetMs,omitempty"`
 }
 
 // LanguagesChanged tells a processor which target languages of a session it

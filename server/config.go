@@ -6,6 +6,7 @@ package server
 import (
 	"time"
 
+	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/internal/autotls"
 	"github.com/pentecost/pentecost/internal/ws"
 	"github.com/pentecost/pentecost/sessions"
@@ -77,6 +78,15 @@ type Config struct {
 
 	LogLevel  string
 	LogFormat string
+
+	// Transcode converts between pcm16 and Opus for the clients that ask
+	// (docs/protocol.md 7.4); it takes effect only in a build with Opus.
+	// There is no flag: tests turn it off to see what a build without Opus
+	// does.
+	Transcode bool
+	// PacketMs is the packet duration (20, 40 or 60 ms) of sessions
+	// created without one.
+	PacketMs int
 }
 
 // Defaults returns the documented defaults.
@@ -123,5 +133,7 @@ func Defaults() Config {
 		SweepInterval:           sc.SweepInterval,
 		LogLevel:                "info",
 		LogFormat:               "json",
+		Transcode:               true,
+		PacketMs:                pentecost.DefaultPacketMs,
 	}
 }

@@ -146,5 +146,7 @@ func sessionConfig(cfg Config, cluster bool) sessions.Config {
 		SweepInterval:    sweep,
 		ReassertInterval: reassert,
 		SessionsPerHour:  cfg.RateSessionsPerHour,
+		Transcode:        cfg.Transcode,
+		DefaultPacketMs:  cfg.PacketMs,
 	}
 }

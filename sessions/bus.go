@@ -57,6 +57,9 @@ const (
 	evSpeaker  = 'R' // body: speakerEvent: the speaker attached on the origin node
 	evDetails  = 'L' // body: detailsEvent
 	evPresence = 'P' // body: presenceEvent: listeners came or went
+	// evConverted, on the audio topic: 16-byte audio header + an Opus packet
+	// encoded from a pcm16 source on the speaker's node (codec.go).
+	evConverted = 'O'
 )
 
 const originLen = 8
@@ -119,13 +122,18 @@ func (s *Service) emit(sid string, typ byte, v any) {
 // nodes with listeners of the session. It never waits; the chunk is copied,
 // so the caller may reuse it.
 func (l *liveSession) forwardAudio(seq uint32, ingest time.Time, chunk []byte) {
-	s := l.s
+	l.s.fwd.push(Envelope{Topic: audioTopic(l.id), Msg: l.s.audioMessage(evAudio, seq, ingest, chunk), Numbered: true, Seq: seq})
+}
+
+// audioMessage frames a numbered chunk of source audio (typ evAudio, or
+// evConverted for a packet encoded from it) as a bus message, copying it.
+func (s *Service) audioMessage(typ byte, seq uint32, ingest time.Time, chunk []byte) []byte {
 	msg := make([]byte, 1+originLen+protocol.AudioHeaderSize+len(chunk))
-	msg[0] = evAudio
+	msg[0] = typ
 	copy(msg[1:], s.origin[:])
 	protocol.PutAudioHeader(msg[1+originLen:], protocol.KindSource, 0, seq, ingest)
 	copy(msg[1+originLen+protocol.AudioHeaderSize:], chunk)
-	s.fwd.push(Envelope{Topic: audioTopic(l.id), Msg: msg, Numbered: true, Seq: seq})
+	return msg
 }
 
 // receive handles a message of one of the session's topics. The node's own
@@ -143,7 +151,17 @@ func (l *liveSession) receive(msg []byte) {
 			return
 		}
 		l.noteBusSeq(h.Sequence)
-		l.room.Deliver(*l.sourceLang.Load(), h.Sequence, h.Ingest, chunk)
+		src := *l.sourceLang.Load()
+		l.room.Deliver(src, h.Sequence, h.Ingest, chunk)
+		l.convertSource(src, h.Sequence, h.Ingest, chunk, false)
+	case evConverted:
+		h, packet, err := protocol.ParseAudioFrame(body)
+		if err != nil {
+			return
+		}
+		// Numbering continues here above it if the speaker comes here.
+		l.room.RaiseSeq(hub.ConvertedStream(protocol.CodecOpus, ""), h.Sequence+1)
+		l.room.DeliverConverted(*l.sourceLang.Load(), protocol.CodecOpus, h.Sequence, h.Ingest, packet)
 	case evListener:
 		l.room.Broadcast(hub.NewControl(append([]byte(nil), body...)))
 	case evState:

@@ -1,12 +1,14 @@
 package sessions
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/pentecost/pentecost"
+	"github.com/pentecost/pentecost/protocol"
 )
 
 // CreateParams are what a speaker chooses for a new session.
@@ -14,6 +16,7 @@ type CreateParams struct {
 	SourceLanguage string
 	QualityTier    string
 	AudioFormat    string
+	PacketMs       int // 0: Config.DefaultPacketMs
 }
 
 func (p *CreateParams) normalize() error {
@@ -25,7 +28,10 @@ func (p *CreateParams) normalize() error {
 	if p.QualityTier, err = choice("qualityTier", p.QualityTier, pentecost.TierStandard, pentecost.TierPremium); err != nil {
 		return err
 	}
-	p.AudioFormat, err = choice("audioFormat", p.AudioFormat, pentecost.FormatPCM16, pentecost.FormatOpus)
+	if p.AudioFormat, err = choice("audioFormat", p.AudioFormat, pentecost.FormatPCM16, pentecost.FormatOpus); err != nil {
+		return err
+	}
+	p.PacketMs, err = protocol.CheckPacketMs(p.PacketMs)
 	return err
 }
 
@@ -62,6 +68,7 @@ func (s *Service) Create(ctx context.Context, owner string, p CreateParams) (*pe
 		SourceLanguage: p.SourceLanguage,
 		QualityTier:    p.QualityTier,
 		AudioFormat:    p.AudioFormat,
+		PacketMs:       cmp.Or(p.PacketMs, s.cfg.DefaultPacketMs, pentecost.DefaultPacketMs),
 		Broadcast:      pentecost.BroadcastState{IsActive: true, Volume: 1, LastStateChange: now.UnixMilli()},
 		CreatedAt:      now,
 		UpdatedAt:      now,

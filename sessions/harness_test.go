@@ -305,6 +305,7 @@ func (r *recorder) AudioDropped(n int)           { r.add("audioDropped", n) }
 func (r *recorder) Refreshed(role string)        { r.add("refreshed:"+role, 1) }
 func (r *recorder) RateLimited(kind string)      { r.add("limited:"+kind, 1) }
 func (r *recorder) Processors(n int)             { r.mu.Lock(); r.counts["processors"] = n; r.mu.Unlock() }
+func (r *recorder) Transcoded(op string, n int)  { r.add("transcoded:"+op, n) }
 func (r *recorder) ProcessingLag(_ string, d time.Duration) {
 	r.mu.Lock()
 	r.lags = append(r.lags, d)

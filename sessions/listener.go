@@ -23,6 +23,10 @@ type JoinParams struct {
 	// InheritEncoding takes the previous connection's encoding instead of
 	// Base64 when PreviousConnectionID names a live listener.
 	InheritEncoding bool
+	// Codec is the codec asked for (empty: pcm16); InheritCodec takes the
+	// previous connection's instead, as InheritEncoding does.
+	Codec        string
+	InheritCodec bool
 }
 
 // JoinInfo is what a listener is told on joining.
@@ -32,9 +36,11 @@ type JoinInfo struct {
 	ListenerCount    int
 	SpeakerConnected bool
 	Translated       bool
-	Captions         bool // a processor serves the language: its captions arrive
-	Refreshed        bool // PreviousConnectionID named a live listener
-	Base64           bool // the encoding the listener receives
+	Captions         bool   // a processor serves the language: its captions arrive
+	Refreshed        bool   // PreviousConnectionID named a live listener
+	Base64           bool   // the encoding the listener receives
+	Codec            string // the codec the listener receives
+	Transcoding      bool   // this node converts between codecs
 }
 
 // Listener is a listener connection's hold on its session.
@@ -42,6 +48,7 @@ type Listener struct {
 	l      *liveSession
 	conn   Conn
 	base64 bool
+	codec  string
 
 	mu   sync.Mutex
 	lang string
@@ -102,6 +109,11 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 		base64 = prev.base64
 	}
 	h.base64 = base64
+	codec := p.Codec
+	if refreshed && p.InheritCodec {
+		codec = prev.codec
+	}
+	h.codec = l.codecFor(codec)
 	// The cap counts every node's listeners, atomically in the presence;
 	// the room here then takes the listener without a cap of its own.
 	adm, err := s.presence.Join(ctx, p.SessionID, p.TargetLanguage, s.cfg.MaxListeners, refreshed)
@@ -115,7 +127,7 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 		return nil, JoinInfo{}, pentecost.Errorf(pentecost.ErrSessionFull, "session %s is full", p.SessionID).
 			With("maxListeners", s.cfg.MaxListeners).With("sessionId", p.SessionID)
 	}
-	_, _ = l.room.Join(&hub.Listener{ID: c.ID(), Lang: p.TargetLanguage, Base64: base64, Queue: c.Queue()}, 0, refreshed)
+	_, _ = l.room.Join(&hub.Listener{ID: c.ID(), Lang: p.TargetLanguage, Base64: base64, Codec: h.codec, Queue: c.Queue()}, 0, refreshed)
 	l.listeners[c.ID()] = h
 	info := JoinInfo{
 		Session:          l.rec.Clone(),
@@ -126,6 +138,8 @@ func (s *Service) JoinListener(ctx context.Context, c Conn, p JoinParams) (*List
 		Captions:         l.captionsLocked(p.TargetLanguage),
 		Refreshed:        refreshed,
 		Base64:           base64,
+		Codec:            h.codec,
+		Transcoding:      s.transcodes(),
 	}
 	l.mu.Unlock()
 	l.updateAudioSubscription()
@@ -231,6 +245,8 @@ func (h *Listener) Info() JoinInfo {
 		Translated:       l.translatedLocked(lang),
 		Captions:         l.captionsLocked(lang),
 		Base64:           h.base64,
+		Codec:            h.codec,
+		Transcoding:      l.s.transcodes(),
 	}
 }
 

@@ -28,6 +28,14 @@ type liveSession struct {
 	gated      atomic.Bool // paused or muted: chunks are dropped
 	sourceLang atomic.Pointer[string]
 	format     string
+	packetMs   int
+
+	// Conversions between codecs (codec.go): one converter per stream and
+	// codec it arrives in, and whether other nodes have listeners (who may
+	// want Opus encoded here).
+	convMu          sync.Mutex
+	conv            map[string]*converter
+	remoteListeners atomic.Bool
 
 	mu  sync.Mutex
 	rec *pentecost.Session
@@ -90,6 +98,8 @@ func (s *Service) newLiveLocked(rec *pentecost.Session) *liveSession {
 		speakers:         make(map[string]*Speaker),
 		listeners:        make(map[string]*Listener),
 		format:           rec.AudioFormat,
+		packetMs:         rec.PacketDuration(),
+		conv:             map[string]*converter{},
 		streamID:         s.allocStreamLocked(),
 		assign:           map[string]*Processor{},
 		translatedFrames: map[string]uint32{},
@@ -440,15 +450,20 @@ func (l *liveSession) listenersChanged(newLang bool) {
 	if l.ended {
 		return
 	}
+	count, _ := l.counts()
+	// Whether other nodes have listeners, who may take Opus encoded here
+	// (codec.go).
+	l.remoteListeners.Store(count > l.room.Count())
 	if newLang {
 		l.pushStatusLocked(protocol.StatusNewLanguage)
 		return
 	}
-	l.maybeCountPushLocked()
+	l.maybeCountPushLocked(count)
 }
 
-func (l *liveSession) maybeCountPushLocked() {
-	count, _ := l.counts()
+// maybeCountPushLocked pushes the listener count when it moved enough;
+// count is the current one.
+func (l *liveSession) maybeCountPushLocked(count int) {
 	last := l.lastStatusCount
 	diff := count - last
 	if diff < 0 {
@@ -465,7 +480,8 @@ func (l *liveSession) maybeCountPushLocked() {
 				defer l.mu.Unlock()
 				l.pending = nil
 				if !l.ended {
-					l.maybeCountPushLocked()
+					count, _ := l.counts()
+					l.maybeCountPushLocked(count)
 				}
 			})
 		}

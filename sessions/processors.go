@@ -25,6 +25,7 @@ type Processor struct {
 	conn  Conn
 	langs map[string]bool // nil: every language
 	audio map[string]bool // nil: audio for every language it serves; empty: none
+	codec string          // what it asked for: the codec it takes and publishes
 
 	mu       sync.Mutex
 	assigned map[string][]string // session ID → languages it serves there
@@ -39,6 +40,9 @@ type ProcessorParams struct {
 	// For a language it serves without audio, listeners keep the source
 	// audio and get its captions.
 	Audio map[string]bool
+	// Codec it takes the sessions' audio in and publishes its translations
+	// in: protocol.CodecPCM16 (also when empty) or protocol.CodecOpus.
+	Codec string
 }
 
 // Serves reports whether the processor takes lang.
@@ -128,8 +132,15 @@ func ParseProcessorParams(languages, audio string) (ProcessorParams, error) {
 
 // AttachProcessor registers a processor connection. It is told about every
 // live session (sessionStarted) and is given the languages it should serve.
+// Its codec (params.Codec: what it asked to take and publish; empty: pcm16);
+// each sessionStarted says what it gets in that session (docs/protocol.md
+// 7.4).
 func (s *Service) AttachProcessor(_ context.Context, c Conn, params ProcessorParams) *Processor {
-	p := &Processor{s: s, conn: c, langs: params.Languages, audio: params.Audio, assigned: map[string][]string{}}
+	codec := params.Codec
+	if codec == "" {
+		codec = protocol.CodecPCM16
+	}
+	p := &Processor{s: s, conn: c, langs: params.Languages, audio: params.Audio, codec: codec, assigned: map[string][]string{}}
 	s.procMu.Lock()
 	s.procs = append(s.procs, p)
 	s.procMu.Unlock()
@@ -138,6 +149,7 @@ func (s *Service) AttachProcessor(_ context.Context, c Conn, params ProcessorPar
 		Header:       protocol.H(protocol.TypeProcessorAttached, now),
 		ConnectionID: c.ID(),
 		Languages:    p.Languages(),
+		Codec:        codec,
 	}
 	if a, listed := p.AudioLanguages(); listed {
 		msg.Audio = &a
@@ -146,7 +158,7 @@ func (s *Service) AttachProcessor(_ context.Context, c Conn, params ProcessorPar
 	for _, l := range s.held() {
 		l.mu.Lock()
 		if !l.ended {
-			send(c, l.sessionStartedLocked())
+			send(c, l.sessionStartedLocked(l.codecFor(codec)))
 		}
 		l.mu.Unlock()
 		l.rebalance("")
@@ -182,23 +194,32 @@ func (s *Service) processorCount() int {
 	return len(s.procs)
 }
 
-func (l *liveSession) sessionStartedLocked() *protocol.SessionStarted {
+// sessionStartedLocked announces the session to a processor that gets its
+// audio in codec.
+func (l *liveSession) sessionStartedLocked(codec string) *protocol.SessionStarted {
 	return &protocol.SessionStarted{
 		Header:         protocol.H(protocol.TypeSessionStarted, l.s.clock.Now()),
 		SessionID:      l.id,
 		StreamID:       l.streamID,
 		SourceLanguage: *l.sourceLang.Load(),
-		AudioFormat:    l.format,
+		AudioFormat:    codec,
+		SampleRate:     protocol.SampleRate,
+		PacketMs:       l.packetMs,
 	}
 }
 
-// announceLocked tells every processor a session is live.
+// announceLocked tells every processor a session is live, marshalled once
+// per codec.
 func (l *liveSession) announceLocked() {
-	msg := hub.NewControl(protocol.Marshal(l.sessionStartedLocked()))
+	msgs := map[string]*hub.Message{}
 	l.s.procMu.Lock()
 	defer l.s.procMu.Unlock()
 	for _, p := range l.s.procs {
-		p.conn.Queue().Push(msg)
+		codec := l.codecFor(p.codec)
+		if msgs[codec] == nil {
+			msgs[codec] = hub.NewControl(protocol.Marshal(l.sessionStartedLocked(codec)))
+		}
+		p.conn.Queue().Push(msgs[codec])
 	}
 }
 
@@ -290,7 +311,7 @@ func (l *liveSession) rebalance(joining string) {
 	for lang, p := range next {
 		l.room.SetServed(lang, p.SendsAudio(lang))
 	}
-	var taps []*hub.Queue
+	var taps []hub.Tap
 	for _, p := range procs {
 		langs := l.langsOfLocked(p)
 		p.mu.Lock()
@@ -298,7 +319,7 @@ func (l *liveSession) rebalance(joining string) {
 			delete(p.assigned, l.id)
 		} else {
 			p.assigned[l.id] = langs
-			taps = append(taps, p.conn.Queue())
+			taps = append(taps, hub.Tap{Queue: p.conn.Queue(), Codec: l.codecFor(p.codec)})
 		}
 		p.mu.Unlock()
 	}
@@ -434,11 +455,16 @@ func (p *Processor) PublishAudio(sessionID string, streamID uint16, byStream boo
 		return pentecost.Errorf(pentecost.ErrForbidden, "this processor attached without audio for %s: it may publish captions only", lang).
 			With("sessionId", l.id).With("languageCode", lang)
 	}
+	codec := l.codecFor(p.codec)
+	if err := checkChunk(codec, chunk); err != nil {
+		return err
+	}
 	if l.gated.Load() {
 		return nil
 	}
 	now := l.s.clock.Now()
-	l.room.PublishTranslated(lang, chunk, now)
+	seq, _ := l.room.PublishTranslated(lang, codec, chunk, now)
+	l.convertTranslated(lang, codec, seq, now, chunk)
 	if d, ok := l.processingLag(lang, now); ok {
 		l.s.obs.ProcessingLag(lang, d)
 	}

@@ -34,6 +34,14 @@ type Config struct {
 	// counts in the presence.
 	ReassertInterval time.Duration
 	SessionsPerHour  int // per user; 0 = unlimited
+	// Transcode converts between pcm16 and Opus for listeners and
+	// processors that ask for the codec the audio does not arrive in
+	// (docs/protocol.md 7.4). It needs a build with Opus; without, or when
+	// false, every client receives the session's format.
+	Transcode bool
+	// DefaultPacketMs is the packet duration of a session created without
+	// one (20, 40 or 60; 0: pentecost.DefaultPacketMs).
+	DefaultPacketMs int
 }
 
 // DefaultConfig returns the defaults of docs/protocol.md, "Limits and rate limits".
@@ -50,6 +58,7 @@ func DefaultConfig() Config {
 		SweepInterval:    time.Minute,
 		ReassertInterval: 2500 * time.Millisecond,
 		SessionsPerHour:  50,
+		Transcode:        true,
 	}
 }
 
@@ -72,6 +81,10 @@ type Observer interface {
 	Processors(n int)
 	LanguagePairs(sessionID string, served, unserved int)
 	ProcessingLag(lang string, d time.Duration)
+	// Transcoded counts Opus packets encoded or decoded (op "encode",
+	// "decode") for listeners and processors: once per stream, whatever
+	// the number of clients.
+	Transcoded(op string, n int)
 	// BusDropped counts what this node could not send to the other nodes
 	// (kind "audio" or "event"); BusUp says whether the bus carries.
 	BusDropped(kind string, n int)
@@ -520,6 +533,7 @@ func (nopObserver) RateLimited(string)                  {}
 func (nopObserver) Processors(int)                      {}
 func (nopObserver) LanguagePairs(string, int, int)      {}
 func (nopObserver) ProcessingLag(string, time.Duration) {}
+func (nopObserver) Transcoded(string, int)              {}
 func (nopObserver) BusDropped(string, int)              {}
 func (nopObserver) BusUp(bool)                          {}
 func (nopObserver) BusAudioMissing(int)                 {}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pentecost/pentecost"
+	"github.com/pentecost/pentecost/hub"
 	"github.com/pentecost/pentecost/protocol"
 	"github.com/pentecost/pentecost/sessionid"
 )
@@ -45,6 +46,12 @@ func (s *Service) AttachSpeaker(ctx context.Context, c Conn, id, owner string, r
 	sp, rec, err := l.attachSpeaker(ctx, c, owner, refresh, floor)
 	if err != nil {
 		return nil, nil, err
+	}
+	if s.transcodes() && l.format == protocol.CodecPCM16 {
+		// So does the numbering of the packets it encodes.
+		if next, err := s.bus.NextSeq(ctx, convertedTopic(id)); err == nil {
+			l.room.RaiseSeq(hub.ConvertedStream(protocol.CodecOpus, ""), next)
+		}
 	}
 	l.updateAudioSubscription()
 	return sp, rec, nil
@@ -151,17 +158,24 @@ func (s *Service) closeAfterOverlap(old *Speaker) {
 	})
 }
 
-// Audio fans a chunk out to the session's listeners. Chunks are dropped,
-// without an error and without a sequence number, while the broadcast is
-// paused or muted. The chunk may be reused by the caller after Audio returns.
+// CheckChunk refuses a chunk the session's format does not allow: in an
+// Opus session, anything but a well-formed Opus packet.
+func (sp *Speaker) CheckChunk(chunk []byte) error { return checkChunk(sp.l.format, chunk) }
+
+// Audio fans a chunk out to the session's listeners, and converted to the
+// other codec to those who take it. Chunks are dropped, without an error and
+// without a sequence number, while the broadcast is paused or muted. The
+// chunk may be reused by the caller after Audio returns.
 func (sp *Speaker) Audio(chunk []byte) {
 	l := sp.l
 	if !sp.active.Load() || l.gated.Load() {
 		return
 	}
 	now := l.s.clock.Now()
-	seq, _ := l.room.Publish(*l.sourceLang.Load(), chunk, now)
+	src := *l.sourceLang.Load()
+	seq, _ := l.room.Publish(src, chunk, now)
 	l.forwardAudio(seq, now, chunk)
+	l.convertSource(src, seq, now, chunk, true)
 	if l.tapped.Load() {
 		l.markIngest(seq, now) // only the processing-lag estimate reads it
 	}

@@ -20,6 +20,7 @@ type View struct {
 	SourceLanguage       string                   `json:"sourceLanguage"`
 	QualityTier          string                   `json:"qualityTier"`
 	AudioFormat          string                   `json:"audioFormat"`
+	PacketMs             int                      `json:"packetMs"`
 	ListenerCount        int                      `json:"listenerCount"`
 	LanguageDistribution map[string]int           `json:"languageDistribution"`
 	SpeakerConnected     bool                     `json:"speakerConnected"`
@@ -45,6 +46,7 @@ func (s *Service) view(rec *pentecost.Session) *View {
 		SourceLanguage:       rec.SourceLanguage,
 		QualityTier:          rec.QualityTier,
 		AudioFormat:          rec.AudioFormat,
+		PacketMs:             rec.PacketDuration(),
 		LanguageDistribution: map[string]int{},
 		CreatedAt:            pentecost.UnixMilli(rec.CreatedAt),
 		UpdatedAt:            pentecost.UnixMilli(rec.UpdatedAt),

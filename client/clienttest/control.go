@@ -25,12 +25,41 @@ func (s *Server) WaitFor(ctx context.Context, cond func() bool) error {
 	}
 }
 
-// CreateSession makes a session as the HTTP API would, for attach tests.
+// CreateSession makes a pcm16 session as the HTTP API would, for attach
+// tests.
 func (s *Server) CreateSession(id, sourceLanguage string) {
+	s.CreateSessionFormat(id, sourceLanguage, "pcm16", 60)
+}
+
+// CreateSessionFormat makes a session whose speaker sends format in packets
+// of packetMs. Like a server built without Opus, the fake never converts:
+// every listener gets the session's format, and sessionJoined's codec says
+// so.
+func (s *Server) CreateSessionFormat(id, sourceLanguage, format string, packetMs int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sessions[id] = &session{id: id, source: sourceLanguage, tier: "standard", format: "pcm16"}
+	s.sessions[id] = &session{id: id, source: sourceLanguage, tier: "standard", format: format, packetMs: packetMs}
 	s.touch()
+}
+
+// Format returns a session's audioFormat and packetMs, as created.
+func (s *Server) Format(id string) (string, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess := s.sessions[id]; sess != nil {
+		return sess.format, sess.packetMs
+	}
+	return "", 0
+}
+
+// ListenerCodecs returns the codec each listener connection of a session
+// asked for, in join order ("" when it asked for none).
+func (s *Server) ListenerCodecs(id string) []string {
+	var out []string
+	for _, c := range s.conns(id, "listener") {
+		out = append(out, c.codec)
+	}
+	return out
 }
 
 // Count returns how many connections of a kind were made: "create",

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,7 @@ type Server struct {
 
 type session struct {
 	id, source, tier, format string
+	packetMs                 int
 	speakers                 []*conn
 	listeners                []*conn
 	seq                      uint32
@@ -55,6 +57,7 @@ type conn struct {
 	role     string
 	lang     string
 	base64   bool
+	codec    string // what a listener asked for ("" for nothing)
 	sess     *session
 	retiring bool // closed by the server on purpose: not a drop
 }
@@ -139,7 +142,10 @@ func (s *Server) admit(c *conn, q map[string][]string, token string) bool {
 		if src == "" {
 			return s.refuseLocked(c, "MISSING_PARAMETER", 400, "sourceLanguage is required", map[string]any{"field": "sourceLanguage"})
 		}
-		sess := &session{id: fmt.Sprintf("golden-eagle-%d", s.nextID), source: src, tier: or(get("qualityTier"), "standard"), format: or(get("audioFormat"), "pcm16")}
+		sess := &session{id: fmt.Sprintf("golden-eagle-%d", s.nextID), source: src, tier: or(get("qualityTier"), "standard"), format: or(get("audioFormat"), "pcm16"), packetMs: 60}
+		if ms, err := strconv.Atoi(get("packetMs")); err == nil {
+			sess.packetMs = ms
+		}
 		s.nextID++
 		s.sessions[sess.id] = sess
 		c.role, c.sess = "speaker", sess
@@ -147,7 +153,8 @@ func (s *Server) admit(c *conn, q map[string][]string, token string) bool {
 		s.counts["create"]++
 		s.touch()
 		c.send(map[string]any{"type": "sessionCreated", "timestamp": now, "sessionId": sess.id, "sourceLanguage": src,
-			"qualityTier": sess.tier, "audioFormat": sess.format, "connectionId": c.id, "expiresAt": now + 86400000})
+			"qualityTier": sess.tier, "audioFormat": sess.format, "packetMs": sess.packetMs, "sampleRate": 16000, "transcoding": false,
+			"connectionId": c.id, "expiresAt": now + 86400000})
 		return true
 	}
 	sess := s.sessions[sid]
@@ -159,7 +166,7 @@ func (s *Server) admit(c *conn, q map[string][]string, token string) bool {
 		if lang == "" {
 			return s.refuseLocked(c, "MISSING_PARAMETER", 400, "targetLanguage is required", map[string]any{"field": "targetLanguage"})
 		}
-		c.lang, c.base64 = lang, get("audioEncoding") == "base64"
+		c.lang, c.base64, c.codec = lang, get("audioEncoding") == "base64", get("codec")
 	}
 	switch {
 	case action == "refreshConnection" && role == "speaker":
@@ -191,12 +198,13 @@ func (s *Server) admit(c *conn, q map[string][]string, token string) bool {
 	s.touch()
 	if action == "refreshConnection" {
 		c.send(map[string]any{"type": "connectionRefreshComplete", "timestamp": now, "sessionId": sess.id, "role": role,
-			"targetLanguage": c.lang, "sourceLanguage": sess.source, "connectionId": c.id})
+			"targetLanguage": c.lang, "sourceLanguage": sess.source, "connectionId": c.id, "codec": sess.format})
 		return true
 	}
 	msg := map[string]any{"type": "sessionJoined", "timestamp": now, "sessionId": sess.id, "role": role,
 		"sourceLanguage": sess.source, "connectionId": c.id, "listenerCount": len(sess.listeners),
-		"audioFormat": sess.format, "speakerConnected": len(sess.speakers) > 0, "translated": false,
+		"audioFormat": sess.format, "codec": sess.format, "sampleRate": 16000, "packetMs": sess.packetMs, "transcoding": false,
+		"speakerConnected": len(sess.speakers) > 0, "translated": false,
 		"broadcastState": map[string]any{"isActive": true, "isPaused": false, "isMuted": false, "volume": 1.0, "lastStateChange": now}}
 	if role == "listener" {
 		msg["targetLanguage"] = lang

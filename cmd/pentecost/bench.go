@@ -9,8 +9,10 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/pentecost/pentecost/bench"
+	"github.com/pentecost/pentecost/protocol"
 	"github.com/pentecost/pentecost/server"
 )
 
@@ -44,7 +46,10 @@ It reads no environment variables.`, nil)
 	fs.IntVar(&cfg.Speakers, "speakers", cfg.Speakers, "S: speakers, one session each")
 	fs.IntVar(&cfg.Listeners, "listeners", cfg.Listeners, "L: listeners per session (find-max: the first step)")
 	fs.IntVar(&cfg.Languages, "languages", cfg.Languages, "K: target languages the listeners are spread over")
-	fs.IntVar(&cfg.ChunkBytes, "chunk-bytes", cfg.ChunkBytes, "bytes per audio chunk")
+	fs.StringVar(&cfg.Codec, "codec", cfg.Codec, "what speakers send and listeners ask for: pcm16, or opus (real packets, encoded at start-up; needs a binary built with Opus)")
+	fs.StringVar(&cfg.ListenerCodec, "listener-codec", "", "what listeners ask for when it is not --codec: the server converts, once per session (needs --packet-ms and a binary built with Opus)")
+	fs.IntVar(&cfg.PacketMs, "packet-ms", 0, "packet duration, 20, 40 or 60 ms: the sessions' packetMs, and the chunk interval (pcm16: 32 bytes per ms unless --chunk-bytes); 0: opus 60, pcm16 --chunk-interval")
+	fs.IntVar(&cfg.ChunkBytes, "chunk-bytes", cfg.ChunkBytes, "bytes per pcm16 chunk")
 	fs.DurationVar(&cfg.ChunkInterval, "chunk-interval", cfg.ChunkInterval, "one chunk per speaker every this long (20ms = 50 chunks/s)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measurement window")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "audio flows this long before the window opens")
@@ -78,6 +83,9 @@ It reads no environment variables.`, nil)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := applyPacketMs(fs, &cfg); err != nil {
+		return err
 	}
 	cfg.Baseline = *baselineToo || *baselineOnly
 	cfg.Pentecost = !*baselineOnly
@@ -115,6 +123,31 @@ It reads no environment variables.`, nil)
 		return err
 	}
 	return output(res, *asJSON, stdout)
+}
+
+// applyPacketMs makes --packet-ms the chunk interval (and, for pcm16, the
+// chunk size) unless those were given, and gives Opus its default.
+func applyPacketMs(fs *flag.FlagSet, cfg *bench.Config) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if cfg.Codec == protocol.CodecOpus && cfg.PacketMs == 0 {
+		cfg.PacketMs = protocol.DefaultPacketMs
+	}
+	if cfg.PacketMs == 0 {
+		return nil
+	}
+	if _, err := protocol.CheckPacketMs(cfg.PacketMs); err != nil {
+		return fmt.Errorf("--packet-ms %d: want 20, 40 or 60", cfg.PacketMs)
+	}
+	d := time.Duration(cfg.PacketMs) * time.Millisecond
+	if given["chunk-interval"] && cfg.ChunkInterval != d {
+		return fmt.Errorf("--chunk-interval %v contradicts --packet-ms %d", cfg.ChunkInterval, cfg.PacketMs)
+	}
+	cfg.ChunkInterval = d
+	if cfg.Codec == protocol.CodecPCM16 && !given["chunk-bytes"] {
+		cfg.ChunkBytes = protocol.SampleRate * 2 * cfg.PacketMs / 1000
+	}
+	return nil
 }
 
 func output(res *bench.Result, asJSON bool, w io.Writer) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -16,9 +17,9 @@ import (
 
 // listenConfig is the command line of `pentecost listen`.
 type listenConfig struct {
-	server, session, lang, out, encoding string
-	raw                                  bool
-	duration                             time.Duration
+	server, session, lang, out, encoding, codec string
+	raw                                         bool
+	duration                                    time.Duration
 }
 
 func parseListen(args []string, getenv func(string) string, stderr io.Writer) (listenConfig, error) {
@@ -27,7 +28,8 @@ func parseListen(args []string, getenv func(string) string, stderr io.Writer) (l
 	fs.SetOutput(stderr)
 	setUsage(fs, "pentecost listen SESSION_ID --lang es [--out file.wav|-] [flags]", `
 Joins a session and writes its audio (pcm16 16 kHz mono) to a WAV file, or to
-stdout with --out -. Listening needs no token. The environment variable below
+stdout with --out -. It receives Opus and decodes it (--codec pcm16 receives
+PCM instead). Listening needs no token. The environment variable below
 is read when the flag is not given (an empty variable counts as unset).`, only("server"))
 	fs.StringVar(&c.server, "server", "http://127.0.0.1:8080", "server base URL")
 	fs.StringVar(&c.lang, "lang", "", "language to hear (required), e.g. es")
@@ -35,6 +37,7 @@ is read when the flag is not given (an empty variable counts as unset).`, only("
 	fs.BoolVar(&c.raw, "raw", false, "write raw PCM without a WAV header")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: until the session ends or Ctrl-C)")
 	fs.StringVar(&c.encoding, "encoding", "binary", "audio delivery: binary frames or base64 JSON messages")
+	fs.StringVar(&c.codec, "codec", protocol.CodecOpus, "codec to receive: opus (about 30 kbit/s, decoded here; a build without Opus asks for pcm16 and says so) or pcm16 (262 kbit/s)")
 	// The flag package stops at the first argument that is not a flag, so
 	// the session ID may sit before the flags: take it and parse the rest.
 	if err := fs.Parse(args); err != nil {
@@ -59,6 +62,8 @@ is read when the flag is not given (an empty variable counts as unset).`, only("
 		return c, errors.New("--lang is required")
 	case c.encoding != "binary" && c.encoding != "base64":
 		return c, fmt.Errorf("--encoding %q: want binary or base64", c.encoding)
+	case c.codec != protocol.CodecOpus && c.codec != protocol.CodecPCM16:
+		return c, fmt.Errorf("--codec %q: want opus or pcm16", c.codec)
 	case c.duration < 0:
 		return c, errors.New("--duration must not be negative")
 	}
@@ -77,19 +82,21 @@ func runListen(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		return err
 	}
 	errw := &serialWriter{w: stderr}
+	cfg.codec = usableCodec(cfg.codec, "asking for", errw)
 	l, joined, err := client.StartListener(ctx, client.ListenerOptions{
 		Base:   cfg.server,
-		Params: client.ListenParams{SessionID: cfg.session, Language: cfg.lang, Encoding: cfg.encoding},
+		Params: client.ListenParams{SessionID: cfg.session, Language: cfg.lang, Encoding: cfg.encoding, Codec: cfg.codec},
 		Logf:   func(f string, a ...any) { fmt.Fprintf(errw, f+"\n", a...) },
 	})
 	if err != nil {
 		return fmt.Errorf("join %s at %s: %w", cfg.session, cfg.server, err)
 	}
 	defer l.Close()
-	if f := joined.String("audioFormat"); f != "" && f != "pcm16" {
-		return fmt.Errorf("session %s sends %s audio; this command writes pcm16 only", cfg.session, f)
-	}
 	fmt.Fprintln(errw, joinedLine(joined))
+	dec, err := decoderFor(joined, cfg.codec, errw)
+	if err != nil {
+		return fmt.Errorf("session %s: %w", cfg.session, err)
+	}
 
 	sink, finish, err := openSink(cfg, stdout)
 	if err != nil {
@@ -100,7 +107,7 @@ func runListen(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		ctx, cancel = context.WithTimeout(ctx, cfg.duration)
 		defer cancel()
 	}
-	st, err := receiveAudio(ctx, l, sink, errw)
+	st, err := receiveAudio(ctx, l, dec, sink, errw)
 	l.Close()
 	if ferr := finish(); ferr != nil && err == nil {
 		err = ferr
@@ -143,15 +150,41 @@ func openSink(cfg listenConfig, stdout io.Writer) (io.Writer, func() error, erro
 	}, nil
 }
 
+// codecOf is the codec a sessionJoined says the listener receives.
+func codecOf(joined client.Event) string {
+	// A server from before codecs sends only audioFormat, which was then
+	// what every listener received.
+	return cmp.Or(joined.String("codec"), joined.String("audioFormat"), protocol.CodecPCM16)
+}
+
+// decoderFor returns the decoder of the codec sessionJoined names, saying
+// so when it is not the one asked for.
+func decoderFor(joined client.Event, asked string, log io.Writer) (*client.Decoder, error) {
+	codec := codecOf(joined)
+	if codec != asked {
+		why := "the server did not say why"
+		if joined.Has("transcoding") && !joined.Bool("transcoding") {
+			why = "the server cannot convert between codecs (it was built without Opus)"
+		}
+		fmt.Fprintf(log, "receiving %s, not %s: %s\n", codec, asked, why)
+	}
+	dec, err := client.NewDecoder(codec)
+	if err != nil {
+		return nil, fmt.Errorf("it sends %s audio, which this command cannot decode: %w", codec, err)
+	}
+	return dec, nil
+}
+
 // listenStats are what receiveAudio saw.
 type listenStats struct {
-	gaps  client.GapStats
-	bytes int64
+	gaps     client.GapStats
+	received int64 // chunk bytes received
+	pcm      int64 // PCM bytes written, concealment included
 }
 
 func (s listenStats) summary() string {
-	return fmt.Sprintf("received %d chunks (%.1f s of audio), %d gaps (%d chunks missing), %d duplicates, %d late",
-		s.gaps.Received, float64(s.bytes)/bytesPerSecond, s.gaps.Gaps, s.gaps.Missing, s.gaps.Duplicates, s.gaps.Late)
+	return fmt.Sprintf("received %d chunks (%.1f s of audio, %.1f kB), %d gaps (%d chunks missing), %d duplicates, %d late",
+		s.gaps.Received, float64(s.pcm)/bytesPerSecond, float64(s.received)/1000, s.gaps.Gaps, s.gaps.Missing, s.gaps.Duplicates, s.gaps.Late)
 }
 
 // eventSource is what receiveAudio needs of a *client.Listener.
@@ -159,15 +192,25 @@ type eventSource interface {
 	Next(ctx context.Context) (client.Event, error)
 }
 
-// receiveAudio writes the session's audio to sink in sequence order, dropping
-// duplicates and late chunks, and reports what happens on log. It returns
-// nil when the session ends or ctx does (Ctrl-C, --duration).
-func receiveAudio(ctx context.Context, src eventSource, sink io.Writer, log io.Writer) (listenStats, error) {
+// receiveAudio decodes the session's audio with dec and writes it to sink in
+// sequence order, dropping duplicates and late chunks and concealing the
+// gaps of an Opus stream, and reports what happens on log. It returns nil
+// when the session ends or ctx does (Ctrl-C, --duration).
+func receiveAudio(ctx context.Context, src eventSource, dec *client.Decoder, sink io.Writer, log io.Writer) (listenStats, error) {
 	var (
 		st   listenStats
 		g    client.GapTracker
 		kind = -1
+		pcm  []byte
 	)
+	// newStream starts over: another stream numbers and codes its chunks
+	// afresh.
+	newStream := func() {
+		g.Reset()
+		if err := dec.Reset(); err != nil {
+			fmt.Fprintf(log, "decoder reset: %v\n", err)
+		}
+	}
 	done := func(err error) (listenStats, error) {
 		st.gaps = g.Stats()
 		return st, err
@@ -191,8 +234,18 @@ func receiveAudio(ctx context.Context, src eventSource, sink io.Writer, log io.W
 			return done(err)
 		}
 		if !ev.IsAudio() {
-			if ev.Type == protocol.TypeLanguageChanged {
-				g.Reset() // another language's stream numbers its own chunks
+			switch ev.Type {
+			case protocol.TypeLanguageChanged:
+				newStream()
+			case protocol.TypeSessionJoined: // a reconnect: the codec may differ
+				if c := codecOf(ev); c != dec.Codec() {
+					nd, err := client.NewDecoder(c)
+					if err != nil {
+						return done(fmt.Errorf("the server now sends %s audio, which this command cannot decode: %w", c, err))
+					}
+					fmt.Fprintf(log, "receiving %s now\n", c)
+					dec = nd
+				}
 			}
 			if line := statusLine(ev); line != "" {
 				fmt.Fprintln(log, line)
@@ -209,7 +262,7 @@ func receiveAudio(ctx context.Context, src eventSource, sink io.Writer, log io.W
 		}
 		if k := int(f.Header.Kind); k != kind {
 			if kind != -1 {
-				g.Reset() // source and translated streams are numbered apart
+				newStream() // source and translated streams are numbered apart
 			}
 			if k == protocol.KindTranslated {
 				fmt.Fprintln(log, "hearing translated audio")
@@ -219,16 +272,24 @@ func receiveAudio(ctx context.Context, src eventSource, sink io.Writer, log io.W
 			kind = k
 		}
 		v, gap := g.Observe(f.Header.Sequence)
-		if gap != nil {
-			fmt.Fprintln(log, gap)
-		}
 		if v != client.New {
 			continue
 		}
-		if _, err := sink.Write(f.Chunk); err != nil {
+		pcm = pcm[:0]
+		if gap != nil {
+			fmt.Fprintln(log, gap)
+			if pcm, err = dec.Conceal(pcm, gap.Missing()); err != nil {
+				fmt.Fprintf(log, "concealing the gap: %v\n", err)
+			}
+		}
+		st.received += int64(len(f.Chunk))
+		if pcm, err = dec.Decode(pcm, f.Chunk); err != nil {
+			fmt.Fprintf(log, "ignoring a chunk it cannot decode (seq %d): %v\n", f.Header.Sequence, err)
+		}
+		if _, err := sink.Write(pcm); err != nil {
 			return done(fmt.Errorf("write audio: %w", err))
 		}
-		st.bytes += int64(len(f.Chunk))
+		st.pcm += int64(len(pcm))
 	}
 }
 

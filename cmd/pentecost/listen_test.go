@@ -13,6 +13,7 @@ import (
 
 	"github.com/pentecost/pentecost/client"
 	"github.com/pentecost/pentecost/internal/wav"
+	"github.com/pentecost/pentecost/protocol"
 )
 
 func TestParseListen(t *testing.T) {
@@ -31,7 +32,7 @@ func TestParseListen(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
-		if c.session != "holy-dove-123" || c.lang != "es" || c.server != "http://env:1" || c.encoding != "binary" {
+		if c.session != "holy-dove-123" || c.lang != "es" || c.server != "http://env:1" || c.encoding != "binary" || c.codec != "opus" {
 			t.Errorf("%v: %+v", args, c)
 		}
 		if want := "holy-dove-123-es.wav"; !c.raw && c.out != want {
@@ -42,7 +43,7 @@ func TestParseListen(t *testing.T) {
 	if c.out != "-" || c.server != "http://x" || c.duration.Seconds() != 5 {
 		t.Errorf("%+v", c)
 	}
-	for _, bad := range [][]string{{"--lang", "es"}, {"holy-dove-123"}, {"a", "--lang", "es", "b"}, {"a", "--lang", "es", "--encoding", "hex"}} {
+	for _, bad := range [][]string{{"--lang", "es"}, {"holy-dove-123"}, {"a", "--lang", "es", "b"}, {"a", "--lang", "es", "--encoding", "hex"}, {"a", "--lang", "es", "--codec", "mp3"}} {
 		if _, err := parseListen(bad, env, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
@@ -91,7 +92,8 @@ func TestReceive(t *testing.T) {
 		audioEvent(2, 1, 6), // never read
 	}}
 	var sink, log bytes.Buffer
-	st, err := receiveAudio(context.Background(), src, &sink, &log)
+	dec, _ := client.NewDecoder(protocol.CodecPCM16)
+	st, err := receiveAudio(context.Background(), src, dec, &sink, &log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +109,8 @@ func TestReceive(t *testing.T) {
 		}
 	}
 	g := st.gaps
-	if g.Received != 5 || g.Duplicates != 1 || g.Late != 1 || g.Gaps != 1 || g.Missing != 2 || st.bytes != 5 {
-		t.Errorf("stats %+v, %d bytes", g, st.bytes)
+	if g.Received != 5 || g.Duplicates != 1 || g.Late != 1 || g.Gaps != 1 || g.Missing != 2 || st.pcm != 5 || st.received != 5 {
+		t.Errorf("stats %+v, %d bytes received, %d written", g, st.received, st.pcm)
 	}
 	if s := st.summary(); !strings.Contains(s, "received 5 chunks") || !strings.Contains(s, "1 duplicates") {
 		t.Errorf("summary %q", s)
@@ -182,7 +184,7 @@ func TestSpeakToListenEndToEnd(t *testing.T) {
 	if !strings.Contains(sout.String(), "listeners: 1 (es:1)") {
 		t.Errorf("speaker stdout:\n%s", sout.String())
 	}
-	for _, want := range []string{"joined holy-dove-123 (es): 1 listeners", "session ended (speakerEnded)", "received 10 chunks (0.2 s of audio), 0 gaps"} {
+	for _, want := range []string{"joined holy-dove-123 (es): 1 listeners", "session ended (speakerEnded)", "received 10 chunks (0.2 s of audio, 6.4 kB), 0 gaps"} {
 		if !strings.Contains(lerr.String(), want) {
 			t.Errorf("listener stderr lacks %q:\n%s", want, lerr.String())
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pentecost/pentecost/client"
+	"github.com/pentecost/pentecost/internal/opus"
 	"github.com/pentecost/pentecost/processor"
 )
 
@@ -190,6 +191,12 @@ func runProcessor(ctx context.Context, args []string, _ io.Reader, _, stderr io.
 		}
 		defer sp.Close()
 		translator = sp.pipeline
+		if opus.Available {
+			// An Opus session the server cannot decode (one built without
+			// Opus) is decoded here; without Opus the pipeline says it
+			// handles pcm16 sessions only and leaves it alone.
+			translator = processor.PCMOnly(sp.pipeline)
+		}
 		what = "speech: " + sp.describe
 		if len(languages) == 0 && sp.languages != nil {
 			// Serving a language it cannot translate would hold its

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pentecost/pentecost/internal/lan"
+	"github.com/pentecost/pentecost/internal/opus"
 	"github.com/pentecost/pentecost/server"
 )
 
@@ -66,6 +67,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.DurationVar(&c.WriteCoalesce, "write-coalesce", c.WriteCoalesce, "delay each socket write so more queued frames share it (fewer system calls, more latency); 0 = write at once")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "how long a socket that accepts nothing is kept past the slow-listener bound before it is cut without a close frame")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", c.SweepInterval, "how often expired sessions and dead speakers' nodes are looked for (at most 5s in cluster mode)")
+	fs.IntVar(&c.PacketMs, "packet-ms", c.PacketMs, "packet duration (20, 40 or 60 ms) of sessions created without one: longer packets mean fewer socket writes per listener, shorter ones less delay")
 	fs.DurationVar(&c.StatusInterval, "status-interval", c.StatusInterval, "periodic sessionStatus to the speaker")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
@@ -130,7 +132,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if h := srv.ACMEHTTPHandler(); h != nil {
 		serveACMEHTTP(srv, cfg.ACMEHTTPAddr, log)
 	}
-	log.Info("pentecost listening", "addr", l.Addr().String(), "auth", srv.Auth.Mode(), "scheme", server.Scheme(cfg))
+	log.Info("pentecost listening", "addr", l.Addr().String(), "auth", srv.Auth.Mode(), "scheme", server.Scheme(cfg), "opus", opusStatus())
+	if !opus.Available {
+		log.Warn("built without Opus: each session's audio is relayed as its speaker sends it, and listeners who ask for the other codec get that one (no conversion between pcm16 and Opus); rebuild with libopus and -tags opus,nolibopusfile to convert")
+	}
 	b := banner{
 		public: server.PublicBase(cfg, l.Addr()),
 		scheme: server.Scheme(cfg),
@@ -207,4 +212,12 @@ func displayAddr(a net.Addr) string {
 		host = ta.IP.String()
 	}
 	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+}
+
+// opusStatus says whether this binary converts between pcm16 and Opus.
+func opusStatus() string {
+	if opus.Available {
+		return opus.Version()
+	}
+	return "unavailable"
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pentecost/pentecost/client"
+	"github.com/pentecost/pentecost/internal/opus"
 	"github.com/pentecost/pentecost/internal/wav"
 	"github.com/pentecost/pentecost/protocol"
 )
@@ -23,6 +26,8 @@ import (
 type speakConfig struct {
 	clientFlags
 	session, lang, tier, file string
+	codec                     string // what to send: opus (default) or pcm16
+	packetMs                  int    // a new session's packet duration; 0: the server's default
 	chunk                     time.Duration
 	loop, keep                bool
 }
@@ -39,8 +44,9 @@ func parseSpeak(args []string, getenv func(string) string, stderr io.Writer) (sp
 	fs.SetOutput(stderr)
 	setUsage(fs, "pentecost speak [--file audio.wav | --file - < raw.pcm] [flags]", `
 Streams a WAV file (converted to 16 kHz mono) or raw PCM16 16 kHz mono from
-stdin to a new session, or to --session, in real time, prints the session ID
-and the listener counts, and ends the session when the input ends.
+stdin to a new session, or to --session, in real time, encoded as Opus
+(--codec pcm16 sends the PCM as it is), prints the session ID and the
+listener counts, and ends the session when the input ends.
 
 Without --token it mints a speaker token with the server's built-in issuer
 key, read from --data-dir (the server's data directory, holding
@@ -51,10 +57,13 @@ read when the flag is not given (an empty variable counts as unset).`, only(clie
 	fs.StringVar(&c.lang, "lang", "en", "source language of a new session")
 	fs.StringVar(&c.tier, "tier", "standard", "quality tier of a new session")
 	fs.StringVar(&c.file, "file", "", "WAV file (16-bit PCM, any rate and channels), .raw/.pcm file of PCM16 16 kHz mono, or - or empty for stdin (WAV or raw PCM16 16 kHz mono)")
-	fs.DurationVar(&c.chunk, "chunk", 20*time.Millisecond, "duration of each audio chunk")
+	fs.StringVar(&c.codec, "codec", protocol.CodecOpus, "what to send: opus (about 24 kbit/s; a build without Opus sends pcm16 and says so) or pcm16 (256 kbit/s). A session attached to with --session decides")
+	fs.IntVar(&c.packetMs, "packet-ms", 0, "a new session's packet duration: 20, 40 or 60 ms (0: the server's default); Opus packets are this long")
+	fs.DurationVar(&c.chunk, "chunk", 20*time.Millisecond, "duration of each pcm16 chunk (Opus packets last the session's packet duration)")
 	fs.BoolVar(&c.loop, "loop", false, "repeat the file until interrupted")
 	fs.BoolVar(&c.keep, "keep", false, "leave the session running when the input ends (Ctrl-C still ends it)")
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
@@ -65,6 +74,14 @@ read when the flag is not given (an empty variable counts as unset).`, only(clie
 	}
 	if _, err := chunkBytes(c.chunk); err != nil {
 		return c, err
+	}
+	if c.codec, err = protocol.ParseCodec("codec", c.codec, protocol.CodecOpus); err != nil {
+		return c, fmt.Errorf("--codec: want opus or pcm16")
+	}
+	if c.packetMs != 0 {
+		if _, err := protocol.CheckPacketMs(c.packetMs); err != nil {
+			return c, fmt.Errorf("--packet-ms %d: want 20, 40 or 60", c.packetMs)
+		}
 	}
 	if c.loop && isStdin(c.file) {
 		return c, errors.New("--loop needs --file: stdin cannot be replayed")
@@ -99,24 +116,93 @@ func runSpeak(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	out, errw := &serialWriter{w: stdout}, &serialWriter{w: stderr}
+	cfg.codec = usableCodec(cfg.codec, "sending", errw)
 	sp, ev, err := client.StartSpeaker(ctx, client.SpeakerOptions{
-		Base:   cfg.server,
-		Token:  cfg.token,
-		Params: client.SpeakParams{SessionID: cfg.session, SourceLanguage: cfg.lang, QualityTier: cfg.tier, AudioFormat: "pcm16"},
-		Logf:   func(f string, a ...any) { fmt.Fprintf(errw, f+"\n", a...) },
+		Base:  cfg.server,
+		Token: cfg.token,
+		Params: client.SpeakParams{SessionID: cfg.session, SourceLanguage: cfg.lang, QualityTier: cfg.tier,
+			AudioFormat: cfg.codec, PacketMs: cfg.packetMs},
+		Logf: func(f string, a ...any) { fmt.Fprintf(errw, f+"\n", a...) },
 	})
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", cfg.server, cfg.explain(err))
 	}
 	defer sp.Close()
-	if f := ev.String("audioFormat"); f != "" && f != "pcm16" {
-		return fmt.Errorf("session %s expects %s audio; this command sends pcm16", sp.SessionID(), f)
+	enc, err := sessionEncoder(cfg, ev, errw)
+	if err != nil {
+		return fmt.Errorf("session %s: %w", sp.SessionID(), err)
 	}
 	fmt.Fprintf(out, "session %s\nlisten: pentecost listen %s --lang es\n", sp.SessionID(), sp.SessionID())
 	// The server pushes sessionStatus on changes only; ask for the count
 	// now so an attach to a session with listeners shows them at once.
 	_ = sp.Send(ctx, map[string]any{"action": protocol.ActGetSessionStatus})
-	return speakSession(ctx, sp, open, cfg, out, errw)
+	return speakSession(ctx, sp, open, cfg, enc, out, errw)
+}
+
+// usableCodec is codec if this build can encode and decode it, else pcm16,
+// saying why on log ("sending pcm16, not Opus: ...").
+func usableCodec(codec, verb string, log io.Writer) string {
+	if err := client.CodecAvailable(codec); err != nil {
+		fmt.Fprintf(log, "%s pcm16, not Opus: %v\n", verb, err)
+		return protocol.CodecPCM16
+	}
+	return codec
+}
+
+// audioOut turns the input's PCM into the chunks the session takes: pcm16
+// as it is, or one Opus packet per packet duration.
+type audioOut struct {
+	chunk time.Duration // PCM per chunk
+	enc   *opus.Encoder // nil for pcm16
+	pcm   []int16
+	pkt   []byte
+}
+
+// sessionEncoder picks what to send from the server's answer (sessionCreated
+// or sessionJoined): the session's audioFormat decides, and an Opus session
+// takes packets of its packetMs.
+func sessionEncoder(cfg speakConfig, ev client.Event, log io.Writer) (*audioOut, error) {
+	format := ev.String("audioFormat")
+	if format == "" {
+		format = protocol.CodecPCM16
+	}
+	switch format {
+	case protocol.CodecPCM16:
+		if cfg.codec == protocol.CodecOpus {
+			fmt.Fprintln(log, "this session takes pcm16: sending pcm16")
+		}
+		return &audioOut{chunk: cfg.chunk}, nil
+	case protocol.CodecOpus:
+		ms := int(ev.Int("packetMs"))
+		if ms == 0 { // a server from before packetMs
+			ms = cmp.Or(cfg.packetMs, protocol.DefaultPacketMs)
+		}
+		enc, err := opus.NewEncoder(opus.EncoderConfig{PacketMs: ms})
+		if err != nil {
+			return nil, fmt.Errorf("the session takes Opus, which this command cannot encode: %w", err)
+		}
+		fmt.Fprintf(log, "sending Opus: %d ms packets at %d kbit/s\n", ms, enc.Config().Bitrate/1000)
+		return &audioOut{chunk: time.Duration(ms) * time.Millisecond, enc: enc}, nil
+	}
+	return nil, fmt.Errorf("the session takes %q audio, which this command cannot send", format)
+}
+
+// encode returns the chunk to send for pcm (little-endian PCM16, at most
+// one chunk's worth; a short last one is padded with silence for Opus).
+func (a *audioOut) encode(pcm []byte) ([]byte, error) {
+	if a.enc == nil {
+		return pcm, nil
+	}
+	a.pcm = a.pcm[:0]
+	for i := 0; i+1 < len(pcm); i += 2 {
+		a.pcm = append(a.pcm, int16(binary.LittleEndian.Uint16(pcm[i:])))
+	}
+	for len(a.pcm) < a.enc.FrameSamples() {
+		a.pcm = append(a.pcm, 0)
+	}
+	var err error
+	a.pkt, err = a.enc.Encode(a.pkt[:0], a.pcm)
+	return a.pkt, err
 }
 
 // speakerSession is what speakSession needs of a *client.Speaker.
@@ -130,7 +216,7 @@ type speakerSession interface {
 
 // speakSession streams the input in real time, reports the session's events, and
 // ends the session (unless --keep) when the input ends or ctx is cancelled.
-func speakSession(ctx context.Context, sp speakerSession, open func() (io.ReadCloser, error), cfg speakConfig, stdout, stderr io.Writer) error {
+func speakSession(ctx context.Context, sp speakerSession, open func() (io.ReadCloser, error), cfg speakConfig, out *audioOut, stdout, stderr io.Writer) error {
 	var printing sync.WaitGroup
 	printing.Add(1)
 	go func() {
@@ -140,7 +226,7 @@ func speakSession(ctx context.Context, sp speakerSession, open func() (io.ReadCl
 		}
 	}()
 
-	sent, streamErr := streamAudio(ctx, sp, open, cfg)
+	sent, streamErr := streamAudio(ctx, sp, open, cfg, out)
 	if streamErr != nil && !errors.Is(streamErr, client.ErrSessionEnded) {
 		sp.Close()
 		printing.Wait()
@@ -169,10 +255,11 @@ func speakSession(ctx context.Context, sp speakerSession, open func() (io.ReadCl
 	return nil
 }
 
-// streamAudio sends the input as paced chunks and returns how many bytes it
-// sent. Cancellation is the normal way to stop a --loop: it returns nil.
-func streamAudio(ctx context.Context, sp speakerSession, open func() (io.ReadCloser, error), cfg speakConfig) (int64, error) {
-	size, err := chunkBytes(cfg.chunk)
+// streamAudio sends the input as paced chunks and returns how many bytes
+// of PCM it sent. Cancellation is the normal way to stop a --loop: it
+// returns nil.
+func streamAudio(ctx context.Context, sp speakerSession, open func() (io.ReadCloser, error), cfg speakConfig, out *audioOut) (int64, error) {
+	size, err := chunkBytes(out.chunk)
 	if err != nil {
 		return 0, err
 	}
@@ -192,7 +279,12 @@ func streamAudio(ctx context.Context, sp speakerSession, open func() (io.ReadClo
 					r.Close()
 					return sent, nil
 				}
-				if err := sp.SendAudio(ctx, buf[:n]); err != nil {
+				chunk, err := out.encode(buf[:n])
+				if err != nil {
+					r.Close()
+					return sent, err
+				}
+				if err := sp.SendAudio(ctx, chunk); err != nil {
 					r.Close()
 					if ctx.Err() != nil {
 						return sent, nil

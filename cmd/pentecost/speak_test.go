@@ -59,15 +59,16 @@ func TestParseSpeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.server != "https://env.example" || c.token != "env-secret-token" || c.dataDir != "/env/data" ||
-		c.lang != "en" || c.tier != "standard" || c.chunk != 20*time.Millisecond || c.sub != "cli-speaker" {
+		c.lang != "en" || c.tier != "standard" || c.chunk != 20*time.Millisecond || c.sub != "cli-speaker" || c.codec != "opus" || c.packetMs != 0 {
 		t.Errorf("defaults %+v", c)
 	}
-	c, err = parseSpeak([]string{"--server", "http://flag", "--token", "t", "--session", "holy-dove-123", "--lang", "de", "--chunk", "40ms", "--file", "a.wav", "--loop", "--keep"},
+	c, err = parseSpeak([]string{"--server", "http://flag", "--token", "t", "--session", "holy-dove-123", "--lang", "de", "--chunk", "40ms", "--file", "a.wav", "--loop", "--keep", "--codec", "PCM16", "--packet-ms", "40"},
 		func(k string) string { return env[k] }, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.server != "http://flag" || c.token != "t" || c.session != "holy-dove-123" || c.lang != "de" || c.chunk != 40*time.Millisecond || !c.loop || !c.keep || c.file != "a.wav" {
+	if c.server != "http://flag" || c.token != "t" || c.session != "holy-dove-123" || c.lang != "de" || c.chunk != 40*time.Millisecond || !c.loop || !c.keep || c.file != "a.wav" ||
+		c.codec != "pcm16" || c.packetMs != 40 {
 		t.Errorf("flags %+v", c)
 	}
 
@@ -78,7 +79,7 @@ func TestParseSpeak(t *testing.T) {
 	if strings.Contains(help.String(), "env-secret-token") || !strings.Contains(help.String(), "--chunk") && !strings.Contains(help.String(), "-chunk") {
 		t.Errorf("help output:\n%s", help.String())
 	}
-	for _, bad := range [][]string{{"--chunk", "2s"}, {"--chunk", "0s"}, {"--loop"}, {"stray"}} {
+	for _, bad := range [][]string{{"--chunk", "2s"}, {"--chunk", "0s"}, {"--loop"}, {"stray"}, {"--codec", "mp3"}, {"--packet-ms", "30"}} {
 		if _, err := parseSpeak(bad, func(string) string { return "" }, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
@@ -99,7 +100,7 @@ func TestSpeakRawStdinMintsTokenAndEnds(t *testing.T) {
 	t.Setenv("PENTECOST_TOKEN", "")
 	pcm := bytes.Repeat([]byte{1, 0}, 500) // 1000 bytes: a 640-byte chunk and a 360-byte one
 	var stdout, stderr bytes.Buffer
-	err := runSpeak(ctx, []string{"--server", srv.URL, "--data-dir", serverDataDir(t), "--sub", "tester"}, bytes.NewReader(pcm), &stdout, &stderr)
+	err := runSpeak(ctx, []string{"--server", srv.URL, "--data-dir", serverDataDir(t), "--sub", "tester", "--codec", "pcm16"}, bytes.NewReader(pcm), &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\nstderr: %s", err, stderr.String())
 	}

@@ -162,27 +162,50 @@ func str(m map[string]json.RawMessage, field string) (*string, error) {
 	return &s, nil
 }
 
+// whole returns field as a whole number, or 0 if absent; anything else is
+// INVALID_PARAMETER.
+func whole(m map[string]json.RawMessage, field string) (int, error) {
+	raw, ok := m[field]
+	if !ok || string(raw) == "null" {
+		return 0, nil
+	}
+	var n int
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return 0, pentecost.Invalid(field, "must be a whole number")
+	}
+	if n == 0 {
+		n = -1 // an explicit 0 is not a value, unlike an absent field
+	}
+	return n, nil
+}
+
 // request verifies the caller's token and reads the JSON object body, with
-// the optional string fields named in fields.
-func (a *API) request(r *http.Request, fields map[string]**string) (owner string, err error) {
+// the optional string fields named in fields. It returns the body for other
+// fields.
+func (a *API) request(r *http.Request, fields map[string]**string) (owner string, body map[string]json.RawMessage, err error) {
 	if owner, err = a.owner(r); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	m, err := decode(r)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	for field, dst := range fields {
 		if *dst, err = str(m, field); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
-	return owner, nil
+	return owner, m, nil
 }
 
 func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	var src, tier, format *string
-	owner, err := a.request(r, map[string]**string{"sourceLanguage": &src, "qualityTier": &tier, "audioFormat": &format})
+	owner, body, err := a.request(r, map[string]**string{"sourceLanguage": &src, "qualityTier": &tier, "audioFormat": &format})
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	ms, err := whole(body, "packetMs")
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -194,7 +217,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		return *p
 	}
 	v, err := a.Sessions.CreateView(r.Context(), owner, sessions.CreateParams{
-		SourceLanguage: deref(src), QualityTier: deref(tier), AudioFormat: deref(format),
+		SourceLanguage: deref(src), QualityTier: deref(tier), AudioFormat: deref(format), PacketMs: ms,
 	})
 	if err != nil {
 		a.fail(w, err)
@@ -215,7 +238,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) patch(w http.ResponseWriter, r *http.Request) {
 	var p sessions.PatchParams
-	owner, err := a.request(r, map[string]**string{"status": &p.Status, "sourceLanguage": &p.SourceLanguage, "qualityTier": &p.QualityTier})
+	owner, _, err := a.request(r, map[string]**string{"status": &p.Status, "sourceLanguage": &p.SourceLanguage, "qualityTier": &p.QualityTier})
 	if err != nil {
 		a.fail(w, err)
 		return

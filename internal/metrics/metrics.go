@@ -37,6 +37,7 @@ type Metrics struct {
 	connections     *prometheus.GaugeVec
 	processors      prometheus.Gauge
 	processingLag   *prometheus.HistogramVec
+	transcoded      *prometheus.CounterVec
 	busDropped      *prometheus.CounterVec
 	busUp           prometheus.Gauge
 	busMissing      prometheus.Counter
@@ -86,6 +87,10 @@ func New(live Live, queues Queues) *Metrics {
 		framesDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Name: "audio_frames_dropped_total", Help: "Audio frames dropped because a listener could not keep up.",
 		}),
+		transcoded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "codec_packets_total",
+			Help: "Opus packets encoded or decoded for listeners and processors (once per stream, whatever the listener count), by op.",
+		}, []string{"op"}),
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "connection_refreshes_total", Help: "New-connection refreshes, by role.",
 		}, []string{"role"}),
@@ -142,7 +147,7 @@ func New(live Live, queues Queues) *Metrics {
 	reg.MustRegister(m.sessionCreate, m.listenerJoin, m.sessionsEnded, m.graceOutcomes, m.audioIn,
 		m.framesDropped, m.refreshes, m.rateLimited, m.connErrors, m.framesDelivered, m.audioDelivered,
 		m.writeBatch, m.slowConsumers, m.connections, m.processors, m.processingLag,
-		m.busDropped, m.busUp, m.busMissing, m.reasserted)
+		m.busDropped, m.busUp, m.busMissing, m.reasserted, m.transcoded)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&liveCollector{live: live, queues: queues, m: m})
 	return m
@@ -164,7 +169,8 @@ func (m *Metrics) AudioDropped(n int)             { m.framesDropped.Add(float64(
 func (m *Metrics) Refreshed(role string)          { m.refreshes.WithLabelValues(role).Inc() }
 func (m *Metrics) RateLimited(kind string)        { m.rateLimited.WithLabelValues(kind).Inc() }
 
-func (m *Metrics) Processors(n int) { m.processors.Set(float64(n)) }
+func (m *Metrics) Processors(n int)            { m.processors.Set(float64(n)) }
+func (m *Metrics) Transcoded(op string, n int) { m.transcoded.WithLabelValues(op).Add(float64(n)) }
 func (m *Metrics) ProcessingLag(lang string, d time.Duration) {
 	m.processingLag.WithLabelValues(lang).Observe(d.Seconds())
 }

@@ -29,6 +29,7 @@ func Sample(id string) *pentecost.Session {
 		SourceLanguage: "en",
 		QualityTier:    pentecost.TierPremium,
 		AudioFormat:    pentecost.FormatOpus,
+		PacketMs:       40,
 		Broadcast: pentecost.BroadcastState{
 			IsActive:        true,
 			IsPaused:        true,

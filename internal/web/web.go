@@ -28,7 +28,9 @@ const StaticPrefix = "/static/"
 // from this origin only. connect-src 'self' also allows ws:/wss: to the same
 // host (CSP Level 3; Chromium, Firefox and Safari implement it). img-src
 // allows data: for nothing but future icons; the QR code is inline SVG.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+// 'wasm-unsafe-eval' lets the listener compile the vendored WASM Opus
+// decoder (and nothing else: it does not allow eval).
+const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; " +
 	"media-src 'self'; connect-src 'self'; worker-src 'self'; manifest-src 'self'; font-src 'self'; " +
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 

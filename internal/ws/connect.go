@@ -59,10 +59,15 @@ func (c *conn) connect(r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		ms, err := protocol.ParsePacketMs(q.Get("packetMs"))
+		if err != nil {
+			return err
+		}
 		return c.createSession(id, sessions.CreateParams{
 			SourceLanguage: q.Get("sourceLanguage"),
 			QualityTier:    q.Get("qualityTier"),
 			AudioFormat:    q.Get("audioFormat"),
+			PacketMs:       ms,
 		})
 	case protocol.ActRefreshConnection:
 		switch role {
@@ -76,7 +81,7 @@ func (c *conn) connect(r *http.Request) error {
 			return pentecost.Invalid("role", "must be speaker or listener")
 		}
 	case protocol.ActAttachProcessor:
-		return c.attachProcessor(token, q.Get("languages"), q.Get("audio"))
+		return c.attachProcessor(token, q.Get("languages"), q.Get("audio"), q.Get("codec"))
 	case protocol.ActJoinSession, "":
 		switch {
 		case role == protocol.RoleSpeaker:
@@ -226,6 +231,9 @@ func (c *conn) createSession(id auth.Identity, p sessions.CreateParams) error {
 		SourceLanguage: rec.SourceLanguage,
 		QualityTier:    rec.QualityTier,
 		AudioFormat:    rec.AudioFormat,
+		PacketMs:       rec.PacketDuration(),
+		SampleRate:     protocol.SampleRate,
+		Transcoding:    svc.Transcodes(),
 		ConnectionID:   c.id,
 		ExpiresAt:      pentecost.UnixMilli(svc.ExpiresAt(rec)),
 	})
@@ -270,6 +278,10 @@ func (c *conn) attachSpeaker(token, sessionID string, refresh bool) error {
 		SpeakerConnected: true,
 		Translated:       true,
 		AudioFormat:      rec.AudioFormat,
+		Codec:            rec.AudioFormat,
+		SampleRate:       protocol.SampleRate,
+		PacketMs:         rec.PacketDuration(),
+		Transcoding:      c.srv.o.Sessions.Transcodes(),
 	})
 	return nil
 }
@@ -313,6 +325,13 @@ func (c *conn) joinListener(q url.Values, refresh, legacy bool) error {
 		return err
 	}
 	p.Base64 = b64
+	codec := q.Get("codec")
+	if codec == "" && refresh {
+		p.InheritCodec = true
+	}
+	if p.Codec, err = protocol.ParseCodec("codec", codec, protocol.CodecPCM16); err != nil {
+		return err
+	}
 	return c.join(p, refresh)
 }
 
@@ -359,6 +378,7 @@ func (c *conn) join(p sessions.JoinParams, refresh bool) error {
 			TargetLanguage: info.TargetLanguage,
 			SourceLanguage: info.Session.SourceLanguage,
 			ConnectionID:   c.id,
+			Codec:          info.Codec,
 		})
 		return nil
 	}
@@ -384,13 +404,20 @@ func joinedMessage(c *conn, info sessions.JoinInfo, base64 bool, now time.Time) 
 		Translated:       info.Translated,
 		Captions:         info.Captions,
 		AudioEncoding:    enc,
-		AudioFormat:      info.Session.AudioFormat,
+		AudioFormat:      info.Codec,
+		Codec:            info.Codec,
+		SampleRate:       protocol.SampleRate,
+		PacketMs:         info.Session.PacketDuration(),
+		Transcoding:      info.Transcoding,
 	}
 }
 
-func (c *conn) attachProcessor(token, languages, audio string) error {
+func (c *conn) attachProcessor(token, languages, audio, codec string) error {
 	params, err := sessions.ParseProcessorParams(languages, audio)
 	if err != nil {
+		return err
+	}
+	if params.Codec, err = protocol.ParseCodec("codec", codec, protocol.CodecPCM16); err != nil {
 		return err
 	}
 	id, err := c.verify(token)

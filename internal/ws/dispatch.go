@@ -66,8 +66,14 @@ func (c *conn) handleText(b []byte) {
 		case identity == nil:
 			c.sendError(pentecost.Errorf(pentecost.ErrUnauthorized, "a speaker token is required to create a session: connect with token="), "")
 		default:
+			ms := 0
+			if m.PacketMs != nil {
+				if ms = *m.PacketMs; ms == 0 {
+					ms = -1 // an explicit 0 is not a packet duration
+				}
+			}
 			if err := c.createSession(*identity, sessions.CreateParams{
-				SourceLanguage: m.SourceLanguage, QualityTier: m.QualityTier, AudioFormat: m.AudioFormat,
+				SourceLanguage: m.SourceLanguage, QualityTier: m.QualityTier, AudioFormat: m.AudioFormat, PacketMs: ms,
 			}); err != nil {
 				c.sendError(err, "")
 			}
@@ -145,6 +151,7 @@ func (c *conn) handleText(b []byte) {
 			info := li.Info()
 			msg.TargetLanguage = info.TargetLanguage
 			msg.SourceLanguage = info.Session.SourceLanguage
+			msg.Codec = info.Codec
 		}
 		c.send(msg)
 	case protocol.ActAttachProcessor:
@@ -182,7 +189,12 @@ func (c *conn) joinMessage(m *protocol.ClientMessage, sp *sessions.Speaker, li *
 			c.sendError(err, m.SessionID)
 			return
 		}
-		p := sessions.JoinParams{SessionID: m.SessionID, TargetLanguage: m.TargetLanguage, Base64: b64}
+		codec, err := protocol.ParseCodec("codec", m.Codec, protocol.CodecPCM16)
+		if err != nil {
+			c.sendError(err, m.SessionID)
+			return
+		}
+		p := sessions.JoinParams{SessionID: m.SessionID, TargetLanguage: m.TargetLanguage, Base64: b64, Codec: codec}
 		if err := c.join(p, false); err != nil {
 			c.sendError(err, m.SessionID)
 		}

@@ -120,6 +120,10 @@ func (c *conn) audio(sp *sessions.Speaker, chunk []byte) {
 		c.rateLimited("audio", retryOf(c.audioLimit, now))
 		return
 	}
+	if err := sp.CheckChunk(chunk); err != nil {
+		c.sendError(err, sid)
+		return
+	}
 	sp.Audio(chunk)
 }
 

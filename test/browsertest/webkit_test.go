@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pentecost/pentecost/client"
+	"github.com/pentecost/pentecost/internal/opus"
 )
 
 // goSpeaker broadcasts a 440 Hz tone from a Go client (as `pentecost speak`
@@ -80,11 +81,16 @@ func TestBrowserWebKit(t *testing.T) {
 		base   string
 		secure bool
 		path   string
+		wasm   bool // force the WASM Opus decoder (Safari before 26 has no AudioDecoder)
 	}{
-		{n.url, true, "worklet"},
-		{roomURL(n), false, "scheduled"},
+		{n.url, true, "worklet", false},
+		{roomURL(n), false, "scheduled", true},
 	} {
 		wk.navigate(c.base + "/listen/" + id)
+		if c.wasm {
+			wdExec[any](wk, "localStorage.setItem('pentecost.opus', 'wasm'); return null")
+			wk.navigate(c.base + "/listen/" + id)
+		}
 		wk.waitStats("the app", 10*time.Second, func(s stats) bool { return s["ready"] == true })
 		if got := wdExec[bool](wk, "return window.isSecureContext"); got != c.secure {
 			t.Fatalf("%s: isSecureContext %v, want %v", c.base, got, c.secure)
@@ -96,10 +102,25 @@ func TestBrowserWebKit(t *testing.T) {
 		if s.str("path") != c.path {
 			t.Errorf("%s: playback path %q, want %q", c.base, s.str("path"), c.path)
 		}
+		// The listener asks for Opus; a server with Opus encodes the Go
+		// speaker's pcm16 for it (decoded by WebCodecs where the engine has
+		// AudioDecoder: WebKitGTK 2.50 has it even on the non-secure
+		// origin; by the WASM decoder when forced, as Safari before 26
+		// would); one without Opus sends the session's pcm16.
+		want, decoder := "pcm16", "pcm16"
+		if opus.Available {
+			want, decoder = "opus", "webcodecs"
+			if c.wasm {
+				decoder = "wasm"
+			}
+		}
+		if s.str("codec") != want || s.str("decoder") != decoder {
+			t.Errorf("%s: codec %q decoded by %q, want %s", c.base, s.str("codec"), s.str("decoder"), want)
+		}
 		if v := wdExec[[]string](wk, "return (window.pentecostStats.cspViolations || [])"); len(v) > 0 {
 			t.Errorf("%s: the CSP blocked %v", c.base, v)
 		}
-		t.Logf("WebKit, %s: %s path, delay %v ms, underruns %v", c.base, s.str("path"), s["delayMs"], s["underruns"])
+		t.Logf("WebKit, %s: %s path, %s by %s, delay %v ms, underruns %v", c.base, s.str("path"), s.str("codec"), s.str("decoder"), s["delayMs"], s["underruns"])
 	}
 
 	var pts []jitterPoint

@@ -91,8 +91,10 @@ func TestBase64ListenerMatchesBinary(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			sp := dial(t, n, q("action", "createSession", "sourceLanguage", "en", "audioFormat", format, "token", n.Token("alice")))
 			id := expect(t, sp, "sessionCreated").String("sessionId")
-			bin, _ := listener(t, n, id, "es")
-			txt, _ := listener(t, n, id, "es", "audioEncoding", "base64")
+			// Each asks for the session's own codec: what the speaker sends
+			// reaches it unchanged.
+			bin, _ := listener(t, n, id, "es", "codec", format)
+			txt, _ := listener(t, n, id, "es", "audioEncoding", "base64", "codec", format)
 			for i := 0; i < 3; i++ {
 				n.Clock.Advance(20 * time.Millisecond)
 				payload := chunk(i, 200)

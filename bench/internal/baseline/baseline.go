@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/pentecost/pentecost/protocol"
 )
 
 // Options size the server.
@@ -177,15 +178,13 @@ func (s *Server) publish(rm *room, chunk []byte) {
 	defer rm.mu.Unlock()
 	seq := rm.seq
 	rm.seq++
-	n := 16 + len(chunk)
+	n := protocol.AudioHeaderSize + len(chunk)
 	f := appendHeader(make([]byte, 0, 10+n), ws.OpBinary, n)
 	hl := len(f)
 	f = f[:hl+n]
 	a := f[hl:]
-	a[0], a[1], a[2], a[3] = 1, 0, 0, 0
-	binary.BigEndian.PutUint32(a[4:8], seq)
-	binary.BigEndian.PutUint64(a[8:16], uint64(time.Now().UnixMicro()))
-	copy(a[16:], chunk)
+	protocol.PutAudioHeader(a, protocol.KindSource, 0, seq, time.Now())
+	copy(a[protocol.AudioHeaderSize:], chunk)
 	for l := range rm.listeners {
 		s.push(l, f)
 	}

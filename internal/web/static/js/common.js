@@ -207,3 +207,14 @@ export function contextToWall(ctx, t) {
   const lat = (ctx.baseLatency || 0) + (ctx.outputLatency || 0);
   return performance.timeOrigin + performance.now() + (t - ctx.currentTime + lat) * 1000;
 }
+
+// OPUS_KEY in localStorage overrides how this browser uses Opus, to try a
+// path on a given phone (and for the tests): 'wasm' makes the listener skip
+// WebCodecs for the WASM decoder; 'off' makes both apps use pcm16.
+// docs/webapps.md, "Opus in the browser".
+export const OPUS_KEY = 'pentecost.opus';
+
+/** opusOverride returns OPUS_KEY's value: '', 'wasm' or 'off'. */
+export function opusOverride() {
+  try { return localStorage.getItem(OPUS_KEY) || ''; } catch { return ''; }
+}

@@ -10,6 +10,10 @@ import { createDecoder, canDecode, PCM_RATE } from './player/decode.js';
 import { mediaSession, playbackState, clearMediaSession, screenWake, wakeLockSupported } from './background.js';
 import { Voice } from './voice.js';
 
+// The codec to ask for: Opus (about 30 kbit/s instead of 262) when this
+// browser can decode it, WebCodecs or WASM; docs/webapps.md.
+const WANT_CODEC = canDecode('opus') ? 'opus' : 'pcm16';
+
 const LANG_KEY = 'pentecost.listenLanguage';
 const LOW_DELAY_KEY = 'pentecost.lowDelay';
 const CAPTION_SIZE_KEY = 'pentecost.captionSize';
@@ -72,6 +76,9 @@ const S = stats({
   voiceSpoken: 0, // utterances started
   voiceEnded: 0, // utterances the engine said it finished
   voiceDropped: 0, // captions skipped to stay near live
+  codec: '', // what the server sends: sessionJoined's codec
+  decoder: '', // how it is decoded: 'pcm16', 'webcodecs' or 'wasm'
+  bytesReceived: 0, // audio bytes received (payloads, headers included)
 });
 
 const el = {
@@ -263,6 +270,7 @@ el.volume.addEventListener('input', applyVolume);
 function onAudio(buf) {
   if (buf.byteLength < 16) return;
   const arrival = performance.now();
+  S.bytesReceived += buf.byteLength;
   const dv = new DataView(buf);
   if (dv.getUint8(0) !== 1) return;
   const kind = dv.getUint8(1);
@@ -303,6 +311,7 @@ function onAudio(buf) {
   setUntranslated(kind === 0 && S.targetLanguage !== S.sourceLanguage);
   if (userPaused || mode === 'text' || !decoder || !player) return;
   decoder.decode(buf, 16, { gap, arrival });
+  S.decoder = decoder.kind;
 }
 
 // setService reads what sessionJoined or languageChanged says the language
@@ -559,7 +568,7 @@ function start(id, lang) {
 function connect() {
   clearTimeout(reconnectTimer);
   reconnectTimer = 0;
-  const ws = new WebSocket(wsURL({ sessionId: S.sessionId, targetLanguage: S.targetLanguage }));
+  const ws = new WebSocket(wsURL({ sessionId: S.sessionId, targetLanguage: S.targetLanguage, codec: WANT_CODEC }));
   ws.binaryType = 'arraybuffer';
   active = { ws, id: '', joined: false };
   wire(ws);
@@ -596,13 +605,17 @@ function onMessage(ws, m) {
       if (speakerConnected) speakerSeen = true;
       setUntranslated(m.translated === false && S.targetLanguage !== S.sourceLanguage);
       setService(m);
-      audioFormat = m.audioFormat || 'pcm16';
+      // The codec this connection receives: the one asked for, or what the
+      // server can send (a server without Opus relays the session's own).
+      audioFormat = m.codec || m.audioFormat || 'pcm16';
+      S.codec = audioFormat;
       if (!canDecode(audioFormat)) {
         fatal = 'error';
         fatalDetail = i18n.t('lFormat', { format: audioFormat });
         ws.close(1000);
       } else {
         newDecoder(audioFormat);
+        S.decoder = decoder ? decoder.kind : '';
       }
       // The server does not remember a pause across connections.
       if (serverPaused()) sendJSON(ws, { action: 'pausePlayback' });
@@ -743,7 +756,7 @@ function startRefresh() {
   if (pending || !active || !active.joined) return;
   const ws = new WebSocket(wsURL({
     action: 'refreshConnection', sessionId: S.sessionId, role: 'listener',
-    targetLanguage: S.targetLanguage, previousConnectionId: active.id,
+    targetLanguage: S.targetLanguage, previousConnectionId: active.id, codec: WANT_CODEC,
   }));
   ws.binaryType = 'arraybuffer';
   pending = { ws };

@@ -1,7 +1,9 @@
 // The speaker app: sign in with a token, create or resume a session, capture
-// the microphone as 16 kHz PCM16 and broadcast it. See docs/webapps.md.
+// the microphone as 16 kHz PCM16 and broadcast it, encoded as Opus where the
+// browser can (encode.js). See docs/webapps.md.
 import * as i18n from './i18n.js';
 import { encodeQR, qrSVG } from './qr.js';
+import { opusConfig, OpusEncoderStage } from './encode.js';
 import {
   $, checkSessionId, normalizeSessionId, wsURL, backoff, stats, fetchLanguages, fillLanguages,
   browserLanguage, languageName, decodeJWT, heartbeat, sendJSON, showOnly, levelOf, contextToWall,
@@ -36,7 +38,19 @@ const S = stats({
   linkSource: '', // public, lan, loopback (a warning shows) or origin
   linkBases: [], // the addresses offered for the listener link
   countStale: false, // the listener figures are the last known (disconnected)
+  codec: '', // what the session takes: pcm16 or opus (sessionCreated/sessionJoined)
+  packetMs: 0, // the session's packet duration
+  encoder: '', // 'webcodecs' while Opus is encoded here
+  encoderError: '',
+  encoderRestarts: 0,
 });
+
+const MAX_ENCODER_RESTARTS = 5;
+
+// enc is the Opus encoder of an Opus session; chunks wait for it (dropped)
+// while it is being set up.
+let enc = null;
+let encFor = ''; // the session and packet duration enc was made for
 
 const el = {
   signin: $('signin'), signinForm: $('signin-form'), token: $('token'), signinError: $('signin-error'),
@@ -345,15 +359,63 @@ function onChunk(m) {
     window.pentecostTaps.mouth.push(contextToWall(c, t) - ((c.baseLatency || 0) + (c.outputLatency || 0)) * 1000);
   }
   if (!active || !active.joined || broadcast.isPaused || broadcast.isMuted || replaced) return;
+  if (S.codec === 'opus') {
+    if (enc) enc.encode(m.pcm);
+    else S.chunksDropped++;
+    return;
+  }
+  sendAudio(m.pcm);
+}
+
+// sendAudio sends one chunk (PCM16) or packet (Opus) on the current
+// connection.
+function sendAudio(b) {
+  if (!active || !active.joined || replaced) return;
   const ws = active.ws;
   if (ws.readyState !== WebSocket.OPEN) return;
   if (ws.bufferedAmount > MAX_BUFFERED) {
     S.chunksDropped++; // the network is stalled: live audio, drop it
     return;
   }
-  ws.send(m.pcm);
+  ws.send(b);
   S.chunksSent++;
-  S.bytesSent += m.pcm.byteLength;
+  S.bytesSent += b.byteLength;
+}
+
+// setupEncoder makes the Opus encoder an Opus session needs, for its packet
+// duration, once per session.
+async function setupEncoder(sessionId, packetMs) {
+  const key = `${sessionId}/${packetMs}`;
+  if (enc && encFor === key) return;
+  if (enc) enc.close();
+  enc = null;
+  encFor = key;
+  const cfg = await opusConfig(packetMs);
+  if (encFor !== key) return; // another session meanwhile
+  if (!cfg) {
+    // An Opus session (made elsewhere) that this browser cannot feed.
+    S.encoderError = 'this browser cannot encode Opus';
+    wanted = false;
+    stopTimers();
+    if (active) active.ws.close(1000);
+    showSetup(i18n.t('errOpus'));
+    return;
+  }
+  enc = new OpusEncoderStage(cfg, sendAudio, (e) => {
+    // The encoder broke (a browser's codec can): a new one a second later,
+    // a few times; the listeners hear a gap.
+    S.encoderError = String(e && e.message ? e.message : e);
+    S.encoder = '';
+    if (encFor !== key) return;
+    enc.close();
+    enc = null;
+    encFor = '';
+    if (++S.encoderRestarts > MAX_ENCODER_RESTARTS) return;
+    setTimeout(() => {
+      if (S.codec === 'opus' && S.sessionId === sessionId && !encFor) setupEncoder(sessionId, packetMs);
+    }, 1000);
+  });
+  S.encoder = 'webcodecs';
 }
 
 // ---- Connections ----
@@ -370,6 +432,10 @@ async function begin(q) {
   }
   S.micTesting = false;
   renderMicTest();
+  // A new session carries Opus when this browser can encode it (the
+  // server's default packet duration, 60 ms); the server encodes PCM16
+  // for Opus listeners otherwise.
+  if (q.action === 'createSession' && (await opusConfig(60))) q = { ...q, audioFormat: 'opus' };
   intent = q;
   wanted = true;
   ended = false;
@@ -427,6 +493,9 @@ function joined(m) {
   attempt = 0;
   intent = { sessionId: m.sessionId }; // from now on, reconnects attach
   if (m.broadcastState) broadcast = m.broadcastState;
+  S.codec = m.codec || m.audioFormat || 'pcm16';
+  S.packetMs = m.packetMs || 60;
+  if (S.codec === 'opus') setupEncoder(m.sessionId, S.packetMs);
   renderShare();
   beat.start();
   sendJSON(active.ws, { action: 'getSessionStatus' });
