@@ -66,6 +66,11 @@ type liveSession struct {
 	translatedBase   map[string]uint32
 	captionSeq       map[string]uint32
 	tapped           atomic.Bool // processors receive the source
+	// notifiedSrc is the source language the listeners here were last
+	// told of. While it differs from sourceLang a change of source is on
+	// its way to them (sourceChanged), telling each its language's
+	// delivery, and rebalance leaves them to it.
+	notifiedSrc string
 	ingestMu         sync.Mutex
 	ingest           [512]ingestMark
 
@@ -115,6 +120,7 @@ func (s *Service) newLiveLocked(rec *pentecost.Session) *liveSession {
 	})
 	src := rec.SourceLanguage
 	l.sourceLang.Store(&src)
+	l.notifiedSrc = src
 	l.room.RaiseNextSeq(rec.NextSeq)
 	l.gated.Store(rec.Broadcast.IsPaused || rec.Broadcast.IsMuted)
 
@@ -374,8 +380,23 @@ func (l *liveSession) maybeRelease() {
 	}
 }
 
-// notifySourceLocked tells every listener here the new source language.
-func (l *liveSession) notifySourceLocked(src string) {
+// sourceChanged follows a new source language (already stored): the
+// assignment is run again (a language that became the source keeps a
+// processor only if it transcribes; the former source may get one), then
+// every listener here is told the source and its language's delivery.
+func (l *liveSession) sourceChanged() {
+	l.rebalanceIfNeeded("")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.ended {
+		l.notifySourceLocked()
+	}
+}
+
+// notifySourceLocked tells every listener here the source language.
+func (l *liveSession) notifySourceLocked() {
+	src := *l.sourceLang.Load()
+	l.notifiedSrc = src
 	now := l.s.clock.Now()
 	for _, h := range l.listeners {
 		lang := h.Language()
