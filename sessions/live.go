@@ -71,8 +71,8 @@ type liveSession struct {
 	// its way to them (sourceChanged), telling each its language's
 	// delivery, and rebalance leaves them to it.
 	notifiedSrc string
-	ingestMu         sync.Mutex
-	ingest           [512]ingestMark
+	ingestMu    sync.Mutex
+	ingest      [512]ingestMark
 
 	// busNext is one past the last audio number received from the bus
 	// (bit 32 set once one was); busGaps counts gaps, for the log.
