@@ -66,13 +66,14 @@ type liveSession struct {
 	translatedBase   map[string]uint32
 	captionSeq       map[string]uint32
 	tapped           atomic.Bool // processors receive the source
+	ingestMu         sync.Mutex
+	ingest           [512]ingestMark
+
 	// notifiedSrc is the source language the listeners here were last
 	// told of. While it differs from sourceLang a change of source is on
 	// its way to them (sourceChanged), telling each its language's
 	// delivery, and rebalance leaves them to it.
 	notifiedSrc string
-	ingestMu    sync.Mutex
-	ingest      [512]ingestMark
 
 	// busNext is one past the last audio number received from the bus
 	// (bit 32 set once one was); busGaps counts gaps, for the log.
