@@ -244,3 +244,41 @@ func TestSourceChangeWithATranscriptProcessor(t *testing.T) {
 		t.Fatalf("en: %+v %q", m.audio, m.chunk)
 	}
 }
+
+// A PATCH of the source language on one node reaches the processors of
+// another: they are re-announced the session and its assignment is run
+// again there, so a transcript processor on B takes the new source
+// language, and a processor without the flag loses it.
+func TestSourceChangeOnAnotherNodeReassigns(t *testing.T) {
+	w := newWorld(t, nil)
+	a, b := w.node(), w.node()
+	rec := a.create("alice")
+	a.speak(rec.ID, "alice", false)
+	voiceC := newConn(t)
+	b.AttachProcessor(ctx, voiceC, sessions.ProcessorParams{})
+	tc := newConn(t)
+	b.AttachProcessor(ctx, tc, sessions.ProcessorParams{Transcript: true})
+	_, es, _ := b.listen(rec.ID, "es")
+	if m := voiceC.expect(protocol.TypeLanguagesChanged); langList(m) != "[es]" {
+		t.Fatalf("before: %v", m.json)
+	}
+	s := func(v string) *string { return &v }
+	if _, err := a.Patch(ctx, rec.ID, "alice", sessions.PatchParams{SourceLanguage: s("es")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*fakeConn{voiceC, tc} {
+		m := c.expect(protocol.TypeSessionStarted) // the first was en's
+		for m.str("sourceLanguage") != "es" {
+			m = c.expect(protocol.TypeSessionStarted)
+		}
+	}
+	if m := voiceC.expect(protocol.TypeLanguagesChanged); langList(m) != "[]" {
+		t.Fatalf("the processor without the flag: %v", m.json)
+	}
+	if m := tc.expect(protocol.TypeLanguagesChanged); langList(m) != "[es]" {
+		t.Fatalf("the transcript processor: %v", m.json)
+	}
+	if m := es.expect(protocol.TypeLanguageChanged); m.str("sourceLanguage") != "es" || !m.flag("translated") || !m.flag("captions") {
+		t.Fatalf("B's listener: %v", m.json)
+	}
+}
