@@ -584,7 +584,9 @@ func (e *Engine) reconcileLocked(k key, linger bool) {
 			return
 		}
 		if k.lang == info.source && !e.o.Transcript {
-			e.logf("session %s: assigned the source language %s, which this processor does not transcribe; ignored", k.session, k.lang)
+			// Only a transcript processor is given the source language;
+			// this is a target that just became the source (a PATCH), and
+			// the languagesChanged taking it away follows.
 			return
 		}
 		e.startWorkerLocked(k, Stream{SessionID: k.session, Language: k.lang, SourceLanguage: info.source, Format: info.format, PacketMs: info.packetMs,
