@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pentecost/pentecost/internal/testserver"
 )
@@ -58,7 +59,12 @@ func TestCaptionsOnly(t *testing.T) {
 	if !seen || wanted {
 		t.Fatalf("Stream.Audio for es: %v (seen %v), want false", wanted, seen)
 	}
+	// The engine counts a caption after its send returns, which may be
+	// after the listener has it: poll.
 	st := e.Stats()
+	for deadline := time.Now().Add(5 * time.Second); st.Captions == 0 && time.Now().Before(deadline); st = e.Stats() {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if st.AudioWithheld == 0 || st.AudioChunks != 0 || st.Captions == 0 || st.SendErrors != 0 {
 		t.Fatalf("stats %+v: want audio withheld, none sent, captions sent", st)
 	}

@@ -39,11 +39,11 @@ func ParseCodec(field, v, def string) (string, error) {
 	return "", pentecost.Invalid(field, "must be pcm16 or opus")
 }
 
-// CheckPacketMs checks a session's packetMs; 0 (absent) gives
-// DefaultPacketMs.
+// CheckPacketMs checks a session's packetMs; 0 (absent) stays 0: the
+// server's default then applies.
 func CheckPacketMs(ms int) (int, error) {
 	if ms == 0 {
-		return DefaultPacketMs, nil
+		return 0, nil
 	}
 	for _, d := range PacketDurations {
 		if d == ms {
@@ -53,12 +53,12 @@ func CheckPacketMs(ms int) (int, error) {
 	return 0, pentecost.Invalid("packetMs", "must be 20, 40 or 60 (milliseconds)")
 }
 
-// ParsePacketMs reads packetMs from a query string value; empty gives
-// DefaultPacketMs.
+// ParsePacketMs reads packetMs from a query string value; empty gives 0:
+// the server's default.
 func ParsePacketMs(v string) (int, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return DefaultPacketMs, nil
+		return 0, nil
 	}
 	ms, err := strconv.Atoi(v)
 	if err != nil {

@@ -24,7 +24,7 @@ func TestParseCodec(t *testing.T) {
 }
 
 func TestPacketMs(t *testing.T) {
-	for in, want := range map[string]int{"": DefaultPacketMs, "20": 20, " 40": 40, "60": 60} {
+	for in, want := range map[string]int{"": 0, "20": 20, " 40": 40, "60": 60} {
 		if got, err := ParsePacketMs(in); err != nil || got != want {
 			t.Errorf("ParsePacketMs(%q) = %d, %v; want %d", in, got, err, want)
 		}
@@ -35,7 +35,7 @@ func TestPacketMs(t *testing.T) {
 			t.Errorf("ParsePacketMs(%q): %v, want INVALID_PARAMETER packetMs", in, err)
 		}
 	}
-	if ms, err := CheckPacketMs(0); err != nil || ms != DefaultPacketMs {
+	if ms, err := CheckPacketMs(0); err != nil || ms != 0 {
 		t.Errorf("CheckPacketMs(0) = %d, %v", ms, err)
 	}
 	if _, err := CheckPacketMs(10); err == nil {

@@ -6,6 +6,7 @@ package server
 import (
 	"time"
 
+	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/internal/autotls"
 	"github.com/pentecost/pentecost/internal/ws"
 	"github.com/pentecost/pentecost/sessions"
@@ -83,6 +84,9 @@ type Config struct {
 	// There is no flag: tests turn it off to see what a build without Opus
 	// does.
 	Transcode bool
+	// PacketMs is the packet duration (20, 40 or 60 ms) of sessions
+	// created without one.
+	PacketMs int
 }
 
 // Defaults returns the documented defaults.
@@ -130,5 +134,6 @@ func Defaults() Config {
 		LogLevel:                "info",
 		LogFormat:               "json",
 		Transcode:               true,
+		PacketMs:                pentecost.DefaultPacketMs,
 	}
 }

@@ -147,5 +147,6 @@ func sessionConfig(cfg Config, cluster bool) sessions.Config {
 		ReassertInterval: reassert,
 		SessionsPerHour:  cfg.RateSessionsPerHour,
 		Transcode:        cfg.Transcode,
+		DefaultPacketMs:  cfg.PacketMs,
 	}
 }

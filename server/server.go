@@ -69,6 +69,11 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	if err := checkTLS(cfg); err != nil {
 		return nil, err
 	}
+	switch cfg.PacketMs {
+	case 0, 20, 40, 60:
+	default:
+		return nil, fmt.Errorf("--packet-ms %d: want 20, 40 or 60", cfg.PacketMs)
+	}
 	node := sessions.NewNodeID()
 	s := &Server{cfg: cfg, log: o.Logger.With("node", node), clock: o.Clock, node: node}
 	if err := s.build(ctx, o); err != nil {

@@ -42,10 +42,21 @@ func TestSessionConfig(t *testing.T) {
 			if got.SweepInterval != tc.wantSweep || got.ReassertInterval != tc.wantReassert {
 				t.Fatalf("sweep %v reassert %v", got.SweepInterval, got.ReassertInterval)
 			}
-			if got.MaxListeners != cfg.MaxListenersPerSession || got.SpeakerGrace != cfg.SpeakerGrace || got.SessionsPerHour != cfg.RateSessionsPerHour {
+			if got.MaxListeners != cfg.MaxListenersPerSession || got.SpeakerGrace != cfg.SpeakerGrace || got.SessionsPerHour != cfg.RateSessionsPerHour ||
+				got.DefaultPacketMs != cfg.PacketMs {
 				t.Fatalf("%+v", got)
 			}
 		})
+	}
+}
+
+// A packet duration Opus has no frame for is refused before anything opens.
+func TestBadPacketMsRefused(t *testing.T) {
+	cfg := Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.PacketMs = 30
+	if _, err := New(t.Context(), cfg, Options{}); err == nil || !strings.Contains(err.Error(), "--packet-ms 30") {
+		t.Fatalf("New with --packet-ms 30: %v", err)
 	}
 }
 

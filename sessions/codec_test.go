@@ -33,8 +33,17 @@ func (n *node) listenCodec(id, lang, codec string) (*fakeConn, sessions.JoinInfo
 
 func TestPacketMs(t *testing.T) {
 	n := newWorld(t, nil).node()
-	if rec := n.create("alice"); rec.PacketMs != pentecost.DefaultPacketMs || rec.PacketDuration() != 60 {
+	if rec := n.create("alice"); rec.PacketMs != pentecost.DefaultPacketMs || rec.PacketDuration() != pentecost.DefaultPacketMs {
 		t.Fatalf("default packetMs: %d", rec.PacketMs)
+	}
+	// The operator's default (serve --packet-ms) for sessions that choose
+	// none; a session's own choice wins.
+	op := newWorld(t, func(c *sessions.Config) { c.DefaultPacketMs = 20 }).node()
+	if rec := op.create("alice"); rec.PacketMs != 20 {
+		t.Fatalf("packetMs with the operator's default 20: %d", rec.PacketMs)
+	}
+	if rec := op.createFormat("alice", "opus", 40); rec.PacketMs != 40 {
+		t.Fatalf("packetMs 40 asked, operator's default 20: %d", rec.PacketMs)
 	}
 	if rec := n.createFormat("alice", "opus", 20); rec.PacketMs != 20 {
 		t.Fatalf("packetMs 20: %d", rec.PacketMs)

@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -15,7 +16,7 @@ type CreateParams struct {
 	SourceLanguage string
 	QualityTier    string
 	AudioFormat    string
-	PacketMs       int // 0: the default
+	PacketMs       int // 0: Config.DefaultPacketMs
 }
 
 func (p *CreateParams) normalize() error {
@@ -67,7 +68,7 @@ func (s *Service) Create(ctx context.Context, owner string, p CreateParams) (*pe
 		SourceLanguage: p.SourceLanguage,
 		QualityTier:    p.QualityTier,
 		AudioFormat:    p.AudioFormat,
-		PacketMs:       p.PacketMs,
+		PacketMs:       cmp.Or(p.PacketMs, s.cfg.DefaultPacketMs, pentecost.DefaultPacketMs),
 		Broadcast:      pentecost.BroadcastState{IsActive: true, Volume: 1, LastStateChange: now.UnixMilli()},
 		CreatedAt:      now,
 		UpdatedAt:      now,

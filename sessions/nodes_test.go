@@ -113,7 +113,12 @@ func TestDeadSpeakerNodeIsAdopted(t *testing.T) {
 	rec := a.create("alice")
 	a.speak(rec.ID, "alice", false)
 	_, lb, _ := b.listen(rec.ID, "es")
-	a.presence.Stop() // A crashes
+	// A crashes. Its forwarder sends the speaker's attach news on its own
+	// goroutine; Close delivers whatever is still queued now, so that the
+	// news cannot reach B after B's sweep and cancel the grace (a node that
+	// really crashed sends nothing more).
+	a.Close()
+	a.presence.Stop()
 	b.Sweep(ctx)
 	if m := lb.expect(protocol.TypeSpeakerDisconnected); m.num("graceSeconds") != 60 {
 		t.Fatalf("%v", m.json)

@@ -39,6 +39,9 @@ type Config struct {
 	// (docs/protocol.md 7.4). It needs a build with Opus; without, or when
 	// false, every client receives the session's format.
 	Transcode bool
+	// DefaultPacketMs is the packet duration of a session created without
+	// one (20, 40 or 60; 0: pentecost.DefaultPacketMs).
+	DefaultPacketMs int
 }
 
 // DefaultConfig returns the defaults of docs/protocol.md, "Limits and rate limits".

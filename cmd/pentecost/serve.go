@@ -67,6 +67,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.DurationVar(&c.WriteCoalesce, "write-coalesce", c.WriteCoalesce, "delay each socket write so more queued frames share it (fewer system calls, more latency); 0 = write at once")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "how long a socket that accepts nothing is kept past the slow-listener bound before it is cut without a close frame")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", c.SweepInterval, "how often expired sessions and dead speakers' nodes are looked for (at most 5s in cluster mode)")
+	fs.IntVar(&c.PacketMs, "packet-ms", c.PacketMs, "packet duration (20, 40 or 60 ms) of sessions created without one: longer packets mean fewer socket writes per listener, shorter ones less delay")
 	fs.DurationVar(&c.StatusInterval, "status-interval", c.StatusInterval, "periodic sessionStatus to the speaker")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")

@@ -6,10 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/pentecost/pentecost/server"
 )
 
 // writeClicks writes a WAV file of one second: a 30 ms burst of 1 kHz at the
@@ -82,7 +85,30 @@ func percentile(v []float64, p float64) float64 {
 func TestBrowserLatency(t *testing.T) {
 	clicks := writeClicks(t)
 	b := roomBrowser(t, chromedp.Flag("use-file-for-fake-audio-capture", clicks))
-	n := startNode(t, "127.0.0.1:0", t.TempDir(), nil)
+	// For measurements (docs/benchmarks.md): PENTECOST_LATENCY_PACKET_MS
+	// sets the server's packet duration (serve --packet-ms), and
+	// PENTECOST_LATENCY_CODEC=pcm16 makes both apps keep to PCM16 (the
+	// override a phone's owner can set) instead of Opus where the browser
+	// has it.
+	packetMs := 0
+	if v := os.Getenv("PENTECOST_LATENCY_PACKET_MS"); v != "" {
+		var err error
+		if packetMs, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("PENTECOST_LATENCY_PACKET_MS=%q: %v", v, err)
+		}
+	}
+	n := startNode(t, "127.0.0.1:0", t.TempDir(), func(c *server.Config) {
+		if packetMs != 0 {
+			c.PacketMs = packetMs
+		}
+	})
+	if os.Getenv("PENTECOST_LATENCY_CODEC") == "pcm16" {
+		set := b.tab("settings") // localStorage is the origin's: every tab's
+		for _, base := range []string{n.url, roomURL(n)} {
+			set.navigate(base + "/")
+			set.do(chromedp.Evaluate[chromedp.Void](`localStorage.setItem('pentecost.opus', 'off')`))
+		}
+	}
 
 	sp := b.tab("speaker")
 	sp.navigate(n.url + "/speak?taps#token=" + n.token("pastor"))
@@ -136,8 +162,9 @@ func TestBrowserLatency(t *testing.T) {
 			t.Errorf("%s: %d clicks heard and matched (of %d heard, %d spoken)", runs[i].name, len(d), len(ear), len(mouth))
 			continue
 		}
-		t.Logf("mouth-to-ear, %s: p50 %.0f ms, p95 %.0f ms (%d clicks; buffer target %v ms, jitter %v ms, output %v ms, underruns %v)",
-			runs[i].name, percentile(d, 0.5), percentile(d, 0.95), len(d), st["targetMs"], st["jitterMs"], st["delayMs"], st["underruns"])
+		t.Logf("mouth-to-ear, %s: p50 %.0f ms, p95 %.0f ms (%d clicks; speaker sends %v, listener gets %v, %v ms packets; buffer target %v ms, jitter %v ms, output %v ms, underruns %v)",
+			runs[i].name, percentile(d, 0.5), percentile(d, 0.95), len(d), sp.stats()["codec"], st["codec"], sp.stats()["packetMs"],
+			st["targetMs"], st["jitterMs"], st["delayMs"], st["underruns"])
 	}
 	checkClean(t, sp, pages[0], pages[1], pages[2])
 }
