@@ -54,6 +54,14 @@ type Options struct {
 	// translations in (docs/protocol.md 7.4): "pcm16" (the server's
 	// default) or "opus"; each Stream's Format says what a session gives.
 	Codec string
+	// Transcript attaches with transcript=true: the server may assign a
+	// session's source language (when Languages is empty or names it)
+	// while it has listeners, even when nobody listens in another
+	// language. The engine then runs a Worker for it, whose Stream has
+	// Language equal to SourceLanguage and Audio false; its captions and
+	// transcript are the session's transcript, and the other workers' are
+	// not published. The Translator must handle such a Stream.
+	Transcript bool
 	// Translator makes the workers.
 	Translator Translator
 
@@ -243,6 +251,11 @@ func checkLanguages(codes []string) ([]string, error) {
 	return out, nil
 }
 
+// serves reports whether the language filter admits lang.
+func (e *Engine) serves(lang string) bool {
+	return len(e.o.Languages) == 0 || slices.Contains(e.o.Languages, lang)
+}
+
 // sendsAudio reports whether the processor publishes audio for lang.
 func (e *Engine) sendsAudio(lang string) bool {
 	if e.o.CaptionsOnly {
@@ -307,6 +320,16 @@ func (e *Engine) audioLabel() string {
 		return a
 	}
 	return "all"
+}
+
+func (e *Engine) transcriptLabel(l *link) string {
+	switch {
+	case !e.o.Transcript:
+		return ""
+	case l.transcript:
+		return ", transcript"
+	}
+	return ", transcript: not supported by this server (the transcript is published only while a target language is assigned)"
 }
 
 // Run attaches to the server and serves until ctx ends, which is the normal
@@ -440,6 +463,9 @@ func (e *Engine) dial(ctx context.Context) (*link, error) {
 	if e.o.Codec != "" {
 		q.Set("codec", e.o.Codec)
 	}
+	if e.o.Transcript {
+		q.Set("transcript", "true")
+	}
 	u, err := client.WSURL(e.o.Server, q)
 	if err != nil {
 		return nil, err
@@ -460,11 +486,14 @@ func (e *Engine) dial(ctx context.Context) (*link, error) {
 		lastRecv: newAtomicTime(),
 		c:        c,
 		id:       ev.String("connectionId"),
-		refresh:  make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		sessions: map[string]sessionInfo{},
-		streams:  map[uint16]string{},
-		assigned: map[string][]string{},
+		// A server that takes transcript processors says so; one that
+		// ignored the parameter never assigns a source language.
+		transcript: e.o.Transcript && ev.Bool("transcript"),
+		refresh:    make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		sessions:   map[string]sessionInfo{},
+		streams:    map[uint16]string{},
+		assigned:   map[string][]string{},
 	}
 	e.mu.Lock()
 	if e.stopping {
@@ -474,7 +503,7 @@ func (e *Engine) dial(ctx context.Context) (*link, error) {
 	}
 	e.links = append(e.links, l)
 	e.mu.Unlock()
-	e.logf("attached to %s as a processor (connection %s, languages: %s, audio: %s)", e.o.Server, l.id, e.languagesLabel(), e.audioLabel())
+	e.logf("attached to %s as a processor (connection %s, languages: %s, audio: %s%s)", e.o.Server, l.id, e.languagesLabel(), e.audioLabel(), e.transcriptLabel(l))
 	e.event(Event{Kind: EventAttached, ConnectionID: l.id})
 	go l.read()
 	if e.o.HeartbeatInterval > 0 {
@@ -554,10 +583,14 @@ func (e *Engine) reconcileLocked(k key, linger bool) {
 			e.logf("session %s: assigned %s before its sessionStarted; ignored", k.session, k.lang)
 			return
 		}
-		if k.lang == info.source {
+		if k.lang == info.source && !e.o.Transcript {
+			// Only a transcript processor is given the source language;
+			// this is a target that just became the source (a PATCH), and
+			// the languagesChanged taking it away follows.
 			return
 		}
-		e.startWorkerLocked(k, Stream{SessionID: k.session, Language: k.lang, SourceLanguage: info.source, Format: info.format, PacketMs: info.packetMs, Audio: e.sendsAudio(k.lang)})
+		e.startWorkerLocked(k, Stream{SessionID: k.session, Language: k.lang, SourceLanguage: info.source, Format: info.format, PacketMs: info.packetMs,
+			Audio: k.lang != info.source && e.sendsAudio(k.lang)})
 		return
 	}
 	if w == nil {
@@ -584,7 +617,11 @@ func (e *Engine) startWorkerLocked(k key, s Stream) {
 	w := &worker{e: e, k: k, stream: s, cancel: cancel, q: newQueue(e.o.QueueChunks)}
 	e.workers[k] = w
 	e.wg.Add(1)
-	e.logf("session %s: starting %s worker (%s → %s, %s)", k.session, k.lang, s.SourceLanguage, s.Language, s.Format)
+	if s.Transcribes() {
+		e.logf("session %s: starting %s worker (the transcript, %s)", k.session, k.lang, s.Format)
+	} else {
+		e.logf("session %s: starting %s worker (%s → %s, %s)", k.session, k.lang, s.SourceLanguage, s.Language, s.Format)
+	}
 	go w.run(ctx)
 }
 
@@ -609,16 +646,28 @@ func (e *Engine) route(k key) (*link, uint16, bool) {
 }
 
 // transcriber reports whether k's worker is the one that publishes its
-// session's transcript: the running worker of the session with the first
-// language in alphabetical order.
-func (e *Engine) transcriber(k key) bool {
+// session's transcript (src is the session's source language). The source
+// language's worker is. Where the server could give this processor the
+// source language (it attached with transcript=true, which the server
+// acknowledged, and the filter admits src) no other worker is: the server
+// gives the source language, while it has listeners, to one transcript
+// processor, whose source worker publishes the transcript, once. Otherwise
+// the running worker of the session with the first language in
+// alphabetical order does.
+func (e *Engine) transcriber(k key, src string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.workers[k] == nil {
 		return false
 	}
+	if k.lang == src {
+		return true
+	}
+	if l := e.ownerLocked(k); l != nil && l.transcript && e.serves(src) {
+		return false
+	}
 	for o := range e.workers {
-		if o.session == k.session && o.lang < k.lang {
+		if o.session == k.session && o.lang != src && o.lang < k.lang {
 			return false
 		}
 	}

@@ -25,6 +25,8 @@ type link struct {
 	silent  atomic.Bool   // this side dropped it: the server went silent
 	// lastRecv is when the last frame arrived, Unix nanoseconds.
 	lastRecv *atomic.Int64
+	// transcript: attached with transcript=true and the server said yes.
+	transcript bool
 
 	sessions map[string]sessionInfo // session ID → what sessionStarted said
 	streams  map[uint16]string      // stream ID → session ID

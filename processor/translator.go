@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-// Stream is the work of one Worker: one target language of one session.
+// Stream is the work of one Worker: one target language of one session,
+// or, for an engine with Options.Transcript, its source language (Language
+// equal to SourceLanguage: publish the transcript, no audio).
 type Stream struct {
 	SessionID      string
 	Language       string // the target language this worker produces
@@ -18,11 +20,15 @@ type Stream struct {
 	// should be cut into packets this long.
 	PacketMs int
 	// Audio is false when the processor publishes captions only for this
-	// language (Options.CaptionsOnly, AudioLanguages): its listeners hear
-	// the source, Output.Audio sends nothing, and the Worker need not
-	// synthesize any.
+	// language (Options.CaptionsOnly, AudioLanguages, and always for the
+	// source language): its listeners hear the source, Output.Audio sends
+	// nothing, and the Worker should not synthesize any.
 	Audio bool
 }
+
+// Transcribes reports whether the stream is the source language's: its
+// worker publishes the session's transcript, and nothing else.
+func (s Stream) Transcribes() bool { return s.Language == s.SourceLanguage }
 
 // Chunk is one source chunk, as the speaker sent it.
 type Chunk struct {
@@ -48,12 +54,15 @@ type Output interface {
 	Audio(chunk []byte)
 	// Caption publishes a caption in the worker's target language; final
 	// false marks an interim hypothesis that a later caption replaces.
+	// For the source language's worker that is the transcript.
 	Caption(text string, final bool)
 	// Transcript publishes a caption in the session's source language
 	// (what the speaker said), shown to source-language listeners. Every
 	// worker of a session may call it; only one worker's transcript is
-	// published (the one with the first target language in alphabetical
-	// order), so listeners do not see it once per language.
+	// published, so listeners do not see it once per language: the source
+	// language's worker's, when the engine transcribes (Options.Transcript)
+	// and the server can assign it the source language; else the worker's
+	// with the first target language in alphabetical order.
 	Transcript(text string, final bool)
 	// Logf logs a line about this worker (prefixed with its session and
 	// language).

@@ -230,7 +230,7 @@ func (o *output) Caption(text string, final bool) { o.caption(o.w.k.lang, text, 
 // of a session hears the same speech, and source-language listeners want it
 // once.
 func (o *output) Transcript(text string, final bool) {
-	if !o.w.e.transcriber(o.w.k) {
+	if !o.w.e.transcriber(o.w.k, o.w.stream.SourceLanguage) {
 		return
 	}
 	o.caption(o.w.stream.SourceLanguage, text, final)

@@ -276,6 +276,10 @@ type ProcessorAttached struct {
 	// Codec is the one the processor asked for (pcm16 by default); each
 	// sessionStarted says what it gets in that session.
 	Codec string `json:"codec,omitempty"`
+	// Transcript echoes transcript=true: the processor may be assigned a
+	// session's source language, to publish its transcript. Absent when
+	// false, and from servers without transcript processors.
+	Transcript bool `json:"transcript,omitempty"`
 }
 
 type SessionStarted struct {

@@ -210,8 +210,9 @@ func (l *liveSession) receive(msg []byte) {
 		rec.SourceLanguage = ev.SourceLanguage
 		l.setRecordLocked(rec)
 		l.sourceLang.Store(&ev.SourceLanguage)
-		l.notifySourceLocked(ev.SourceLanguage)
+		l.announceLocked() // this node's processors learn the new source
 		l.mu.Unlock()
+		l.sourceChanged()
 	}
 }
 

@@ -2,6 +2,7 @@ package sessions_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/pentecost/pentecost"
@@ -242,13 +243,21 @@ func TestFailoverBetweenAudioAndCaptions(t *testing.T) {
 	es.none("audio")
 }
 
-// Any languages= and audio= pair either parses into a consistent filter or
-// is refused with a protocol error naming its field; never a panic.
+// Any languages=, audio= and transcript= either parse into a consistent
+// filter or are refused with a protocol error naming their field; never a
+// panic.
 func FuzzParseProcessorParams(f *testing.F) {
-	for _, s := range [][2]string{{"", ""}, {"es,fr", "es"}, {"", "none"}, {"es", "fr"}, {" ES ", "All"}, {",,", ",es,"}, {"es", "es,none"}} {
-		f.Add(s[0], s[1])
+	for _, s := range [][3]string{{"", "", ""}, {"es,fr", "es", "true"}, {"", "none", "FALSE"}, {"es", "fr", "yes"}, {" ES ", "All", " True "}, {",,", ",es,", ""}, {"es", "es,none", "1"}} {
+		f.Add(s[0], s[1], s[2])
 	}
-	f.Fuzz(func(t *testing.T, langs, audio string) {
+	f.Fuzz(func(t *testing.T, langs, audio, transcript string) {
+		if on, err := sessions.ParseTranscript(transcript); err != nil {
+			if e := pentecost.AsError(err); e == nil || e.Status() != 400 || e.Details["field"] != "transcript" {
+				t.Fatalf("transcript=%q: %v is not a 400 protocol error naming transcript", transcript, err)
+			}
+		} else if on != (strings.ToLower(strings.TrimSpace(transcript)) == "true") {
+			t.Fatalf("transcript=%q read as %v", transcript, on)
+		}
 		p, err := sessions.ParseProcessorParams(langs, audio)
 		if err != nil {
 			e := pentecost.AsError(err)

@@ -164,10 +164,12 @@ func (l *liveSession) translatedLocked(lang string) bool {
 }
 
 // captionsLocked reports whether a processor serves lang, so its listeners
-// get translated captions (with its audio, or over the source's when it
-// sends captions only).
+// get its captions: translated captions (with its audio, or over the
+// source's when it sends captions only), or for the source language the
+// transcript of a transcript processor.
 func (l *liveSession) captionsLocked(lang string) bool {
-	return lang != *l.sourceLang.Load() && l.assign[lang] != nil
+	p := l.assign[lang]
+	return p != nil && p.eligible(lang, *l.sourceLang.Load())
 }
 
 // ChangeLanguage moves the listener to another language.

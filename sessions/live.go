@@ -69,6 +69,12 @@ type liveSession struct {
 	ingestMu         sync.Mutex
 	ingest           [512]ingestMark
 
+	// notifiedSrc is the source language the listeners here were last
+	// told of. While it differs from sourceLang a change of source is on
+	// its way to them (sourceChanged), telling each its language's
+	// delivery, and rebalance leaves them to it.
+	notifiedSrc string
+
 	// busNext is one past the last audio number received from the bus
 	// (bit 32 set once one was); busGaps counts gaps, for the log.
 	busNext atomic.Uint64
@@ -115,6 +121,7 @@ func (s *Service) newLiveLocked(rec *pentecost.Session) *liveSession {
 	})
 	src := rec.SourceLanguage
 	l.sourceLang.Store(&src)
+	l.notifiedSrc = src
 	l.room.RaiseNextSeq(rec.NextSeq)
 	l.gated.Store(rec.Broadcast.IsPaused || rec.Broadcast.IsMuted)
 
@@ -374,8 +381,23 @@ func (l *liveSession) maybeRelease() {
 	}
 }
 
-// notifySourceLocked tells every listener here the new source language.
-func (l *liveSession) notifySourceLocked(src string) {
+// sourceChanged follows a new source language (already stored): the
+// assignment is run again (a language that became the source keeps a
+// processor only if it transcribes; the former source may get one), then
+// every listener here is told the source and its language's delivery.
+func (l *liveSession) sourceChanged() {
+	l.rebalanceIfNeeded("")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.ended {
+		l.notifySourceLocked()
+	}
+}
+
+// notifySourceLocked tells every listener here the source language.
+func (l *liveSession) notifySourceLocked() {
+	src := *l.sourceLang.Load()
+	l.notifiedSrc = src
 	now := l.s.clock.Now()
 	for _, h := range l.listeners {
 		lang := h.Language()

@@ -19,13 +19,16 @@ const maxCaption = 2000
 // with listeners is served by at most one processor: the longest-attached
 // one that serves the language with audio, else the longest-attached one
 // that serves it with captions only. When it leaves, the next one takes
-// over, and listeners hear the source while none does.
+// over, and listeners hear the source while none does. The source language
+// itself is served only by a transcript processor, with captions only (the
+// transcript), while it has listeners.
 type Processor struct {
-	s     *Service
-	conn  Conn
-	langs map[string]bool // nil: every language
-	audio map[string]bool // nil: audio for every language it serves; empty: none
-	codec string          // what it asked for: the codec it takes and publishes
+	s          *Service
+	conn       Conn
+	langs      map[string]bool // nil: every language
+	audio      map[string]bool // nil: audio for every language it serves; empty: none
+	codec      string          // what it asked for: the codec it takes and publishes
+	transcript bool            // it publishes the transcript when given the source language
 
 	mu       sync.Mutex
 	assigned map[string][]string // session ID → languages it serves there
@@ -43,14 +46,38 @@ type ProcessorParams struct {
 	// Codec it takes the sessions' audio in and publishes its translations
 	// in: protocol.CodecPCM16 (also when empty) or protocol.CodecOpus.
 	Codec string
+	// Transcript says it publishes the transcript: it may be assigned a
+	// session's source language (when Languages admits it), captions only,
+	// so that source-language listeners get captions even while nobody
+	// listens in another language.
+	Transcript bool
 }
 
 // Serves reports whether the processor takes lang.
 func (p *Processor) Serves(lang string) bool { return p.langs == nil || p.langs[lang] }
 
 // SendsAudio reports whether the processor publishes translated audio for
-// lang (when it serves lang).
+// lang (when it serves lang as a target language; the source language is
+// never served with audio).
 func (p *Processor) SendsAudio(lang string) bool { return p.audio == nil || p.audio[lang] }
+
+// Transcribes reports whether the processor may be assigned src, the
+// session's source language: it attached as a transcript processor and its
+// filter admits src.
+func (p *Processor) Transcribes(src string) bool { return p.transcript && p.Serves(src) }
+
+// eligible reports whether p may serve lang in a session whose source
+// language is src.
+func (p *Processor) eligible(lang, src string) bool {
+	if lang == src {
+		return p.Transcribes(src)
+	}
+	return p.Serves(lang)
+}
+
+// audioFor reports whether p serving lang sends audio for it: never for
+// the source language, whose listeners keep the speaker.
+func (p *Processor) audioFor(lang, src string) bool { return lang != src && p.SendsAudio(lang) }
 
 // Languages returns the processor's language filter, empty for all.
 func (p *Processor) Languages() []string { return sortedKeys(p.langs) }
@@ -130,6 +157,18 @@ func ParseProcessorParams(languages, audio string) (ProcessorParams, error) {
 	return p, nil
 }
 
+// ParseTranscript reads a processor's transcript= parameter: "true" or
+// "false" (any case), empty or absent for false.
+func ParseTranscript(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, pentecost.Invalid("transcript", `must be "true" or "false"`)
+}
+
 // AttachProcessor registers a processor connection. It is told about every
 // live session (sessionStarted) and is given the languages it should serve.
 // Its codec (params.Codec: what it asked to take and publish; empty: pcm16);
@@ -140,7 +179,7 @@ func (s *Service) AttachProcessor(_ context.Context, c Conn, params ProcessorPar
 	if codec == "" {
 		codec = protocol.CodecPCM16
 	}
-	p := &Processor{s: s, conn: c, langs: params.Languages, audio: params.Audio, codec: codec, assigned: map[string][]string{}}
+	p := &Processor{s: s, conn: c, langs: params.Languages, audio: params.Audio, codec: codec, transcript: params.Transcript, assigned: map[string][]string{}}
 	s.procMu.Lock()
 	s.procs = append(s.procs, p)
 	s.procMu.Unlock()
@@ -150,6 +189,7 @@ func (s *Service) AttachProcessor(_ context.Context, c Conn, params ProcessorPar
 		ConnectionID: c.ID(),
 		Languages:    p.Languages(),
 		Codec:        codec,
+		Transcript:   p.transcript,
 	}
 	if a, listed := p.AudioLanguages(); listed {
 		msg.Audio = &a
@@ -223,12 +263,27 @@ func (l *liveSession) announceLocked() {
 	}
 }
 
-// rebalance assigns every target language with listeners to a processor,
-// keeping current assignments where the processor is still attached, and
-// tells whoever is affected: processors get languagesChanged, listeners whose
-// audio switches between source and translation get languageChanged.
-// joining names a language about to get its first listener, so that
-// listener's sessionJoined can already say it is translated.
+// delivery is what the listeners of a language get: audio made for their
+// language (the speaker's own for the source language, else a processor's
+// translation), and captions (a processor serves the language: its
+// translation, or for the source language the transcript).
+type delivery struct{ translated, captions bool }
+
+// deliveryOf is lang's delivery under assign in a session whose source
+// language is src.
+func deliveryOf(assign map[string]*Processor, lang, src string) delivery {
+	p := assign[lang]
+	return delivery{translated: lang == src || (p != nil && p.audioFor(lang, src)), captions: p != nil}
+}
+
+// rebalance assigns every language with listeners to a processor, keeping
+// current assignments where the processor is still attached and still
+// eligible, and tells whoever is affected: processors get languagesChanged,
+// listeners whose delivery changes get languageChanged. Target languages
+// go to processors that serve them; the source language only to a
+// transcript processor, captions only. joining names a language about to
+// get its first listener, so that listener's sessionJoined can already say
+// what it gets.
 func (l *liveSession) rebalance(joining string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -247,47 +302,49 @@ func (l *liveSession) rebalance(joining string) {
 		needed = append(needed, joining)
 	}
 	for _, lang := range needed {
-		if lang == src {
-			continue
-		}
-		if cur := l.assign[lang]; cur != nil && attached(cur) && cur.Serves(lang) {
+		if cur := l.assign[lang]; cur != nil && attached(cur) && cur.eligible(lang, src) {
 			next[lang] = cur
 			continue
 		}
-		if p := pick(procs, lang); p != nil {
+		if p := pick(procs, lang, src); p != nil {
 			next[lang] = p
 		}
 	}
 
 	// Who needs telling: processors whose languages change, and listeners
 	// whose language changes what it delivers (nothing, captions only,
-	// audio).
+	// audio). While a new source language has not been announced to the
+	// listeners here, the announcement that follows tells every one of
+	// them (sourceChanged).
 	touched := map[*Processor]bool{}
-	var flipped []string
 	for lang, p := range l.assign {
 		if next[lang] != p {
 			touched[p] = true
-			if next[lang] == nil {
-				flipped = append(flipped, lang)
-			}
 		}
 	}
 	for lang, p := range next {
 		if old := l.assign[lang]; old != p {
 			touched[p] = true
-			if old == nil || old.SendsAudio(lang) != p.SendsAudio(lang) {
-				flipped = append(flipped, lang)
-			}
 			// The lag estimate pairs this processor's chunks with the
 			// source chunks sent from now on.
 			l.translatedFrames[lang] = 0
 			l.translatedBase[lang] = l.room.NextSeq()
 		}
 	}
+	var flipped []string
+	if l.notifiedSrc == src {
+		for _, lang := range languagesOf(l.assign, next) {
+			if deliveryOf(l.assign, lang, src) != deliveryOf(next, lang, src) {
+				flipped = append(flipped, lang)
+			}
+		}
+	}
 	old := l.assign
 	l.assign = next
 	now := l.s.clock.Now()
 
+	// The source language is no language pair: its transcript is counted
+	// nowhere (docs/operations.md).
 	served, unserved := 0, 0
 	for _, lang := range needed {
 		if lang == src {
@@ -302,14 +359,15 @@ func (l *liveSession) rebalance(joining string) {
 	l.s.obs.LanguagePairs(l.id, served, unserved)
 
 	// Only a language served with audio leaves the source stream; one
-	// served with captions only keeps it.
+	// served with captions only keeps it, and so does the source language
+	// whoever transcribes it.
 	for lang := range old {
 		if next[lang] == nil {
 			l.room.SetServed(lang, false)
 		}
 	}
 	for lang, p := range next {
-		l.room.SetServed(lang, p.SendsAudio(lang))
+		l.room.SetServed(lang, p.audioFor(lang, src))
 	}
 	var taps []hub.Tap
 	for _, p := range procs {
@@ -337,28 +395,46 @@ func (l *liveSession) rebalance(joining string) {
 		})
 	}
 	for _, lang := range flipped {
+		d := deliveryOf(next, lang, src)
 		msg := hub.NewControl(protocol.Marshal(&protocol.LanguageChanged{
 			Header:         protocol.H(protocol.TypeLanguageChanged, now),
 			SessionID:      l.id,
 			TargetLanguage: lang,
 			SourceLanguage: src,
-			Translated:     next[lang] != nil && next[lang].SendsAudio(lang),
-			Captions:       next[lang] != nil,
+			Translated:     d.translated,
+			Captions:       d.captions,
 		}))
 		l.room.SendToLanguage(lang, msg)
 	}
 }
 
-// pick chooses a processor for a language nobody serves: the first, in
-// attach order, that serves it with audio, else the first that serves it
-// with captions only, else nil. Listeners get a voice where one exists.
-func pick(procs []*Processor, lang string) *Processor {
+// languagesOf lists the languages assigned in a or b, sorted.
+func languagesOf(a, b map[string]*Processor) []string {
+	out := make([]string, 0, len(a)+len(b))
+	for lang := range a {
+		out = append(out, lang)
+	}
+	for lang := range b {
+		if _, ok := a[lang]; !ok {
+			out = append(out, lang)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pick chooses a processor for a language nobody serves in a session whose
+// source language is src: the first, in attach order, that serves it with
+// audio, else the first that serves it with captions only, else nil.
+// Listeners get a voice where one exists. For src itself that is the first
+// transcript processor whose filter admits it.
+func pick(procs []*Processor, lang, src string) *Processor {
 	var captions *Processor
 	for _, p := range procs {
-		if !p.Serves(lang) {
+		if !p.eligible(lang, src) {
 			continue
 		}
-		if p.SendsAudio(lang) {
+		if p.audioFor(lang, src) {
 			return p
 		}
 		if captions == nil {
@@ -428,9 +504,11 @@ func (p *Processor) resolve(sessionID string, streamID uint16, byStream bool, la
 	l.mu.Lock()
 	ok := l.assign[c] == p
 	src := *l.sourceLang.Load()
-	// The transcript (a caption in the source language) may come from any
-	// processor working on the session: it hears the source anyway.
-	transcriber := c == src && (len(l.langsOfLocked(p)) > 0 || p.Serves(src))
+	// The transcript (a caption in the source language) is the assigned
+	// transcript processor's alone. While none is assigned, it may come
+	// from any processor working on the session (it hears the source
+	// anyway), as before transcript processors existed.
+	transcriber := c == src && l.assign[src] == nil && (len(l.langsOfLocked(p)) > 0 || p.Serves(src))
 	l.mu.Unlock()
 	if !ok && !transcriber {
 		return nil, "", pentecost.Errorf(pentecost.ErrForbidden, "this processor is not serving %s for session %s", c, l.id).
@@ -447,7 +525,9 @@ func (p *Processor) PublishAudio(sessionID string, streamID uint16, byStream boo
 		return err
 	}
 	if lang == *l.sourceLang.Load() {
-		return pentecost.Invalid("targetLanguage", "the source language is not translated")
+		// Its listeners hear the speaker; the transcript is text.
+		return pentecost.Errorf(pentecost.ErrForbidden, "%s is the source language: it may have captions only (the transcript)", lang).
+			With("sessionId", l.id).With("languageCode", lang)
 	}
 	if !p.SendsAudio(lang) {
 		// Its listeners hear the source: a translated chunk mixed in

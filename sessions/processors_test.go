@@ -107,7 +107,7 @@ func TestProcessorAssignmentAndFailover(t *testing.T) {
 		{"unknown stream", p1.PublishAudio("", 999, true, "es", []byte("x")), pentecost.ErrInvalidParameter},
 		{"no session", p1.PublishAudio("", 0, false, "es", []byte("x")), pentecost.ErrMissingParameter},
 		{"unknown session", p1.PublishAudio("golden-eagle-427", 0, false, "es", []byte("x")), pentecost.ErrSessionNotFound},
-		{"source language", p1.PublishAudio(rec.ID, 0, false, "en", []byte("x")), pentecost.ErrInvalidParameter},
+		{"source language", p1.PublishAudio(rec.ID, 0, false, "en", []byte("x")), pentecost.ErrForbidden},
 		{"bad language", p1.PublishCaption(rec.ID, "xx", "x", true), pentecost.ErrUnsupportedLang},
 		{"long caption", p1.PublishCaption(rec.ID, "es", strings.Repeat("a", 2001), true), pentecost.ErrInvalidParameter},
 	} {

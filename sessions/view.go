@@ -37,6 +37,11 @@ type View struct {
 	// AudioLanguages lists those of them that would get translated audio;
 	// the others are served with captions only, over the source audio.
 	AudioLanguages []string `json:"audioLanguages"`
+	// Transcript says whether source-language listeners get the
+	// transcript: a transcript processor attached to this node serves the
+	// source language now, or would for a listener joining; false once
+	// ended.
+	Transcript bool `json:"transcript"`
 }
 
 func (s *Service) view(rec *pentecost.Session) *View {
@@ -61,7 +66,7 @@ func (s *Service) view(rec *pentecost.Session) *View {
 		return v
 	}
 	l := s.find(rec.ID)
-	v.TranslatedLanguages, v.AudioLanguages = s.translatedLanguages(rec.SourceLanguage, l)
+	v.TranslatedLanguages, v.AudioLanguages, v.Transcript = s.translatedLanguages(rec.SourceLanguage, l)
 	v.ListenerCount, v.LanguageDistribution = s.counts(rec.ID, l)
 	if l == nil {
 		// No connection of the session is here: the record knows whether
@@ -174,7 +179,7 @@ func (s *Service) Patch(ctx context.Context, id, owner string, p PatchParams) (*
 			return nil, err
 		}
 		if src != "" {
-			l.rebalanceIfNeeded("")
+			l.sourceChanged()
 		}
 	}
 	if status != "" {
@@ -194,7 +199,8 @@ func (s *Service) Patch(ctx context.Context, id, owner string, p PatchParams) (*
 }
 
 // setDetails changes the source language or tier; a new source language
-// re-routes audio at once and each listener is told with languageChanged.
+// re-routes audio at once, and the caller runs sourceChanged, which tells
+// each listener with languageChanged.
 func (l *liveSession) setDetails(ctx context.Context, src, tier string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -217,8 +223,7 @@ func (l *liveSession) setDetails(ctx context.Context, src, tier string) error {
 		return nil
 	}
 	l.sourceLang.Store(&src)
-	l.notifySourceLocked(src)
-	l.announceLocked() // processors learn the new source language
+	l.announceLocked() // processors learn the new source language; listeners after the rebalance (sourceChanged)
 	l.s.emit(l.id, evDetails, detailsEvent{SourceLanguage: src})
 	return nil
 }
@@ -244,8 +249,9 @@ func (s *Service) Delete(ctx context.Context, id, owner string) error {
 // attached processor serves (one that names none serves every language),
 // and those of them that get translated audio: from the processor assigned
 // now in the live session l, else from the one a listener joining would be
-// given.
-func (s *Service) translatedLanguages(src string, l *liveSession) (translated, audio []string) {
+// given. transcript says the same of src: whether a transcript processor
+// serves it.
+func (s *Service) translatedLanguages(src string, l *liveSession) (translated, audio []string, transcript bool) {
 	var assigned map[string]*Processor
 	if l != nil {
 		l.mu.Lock()
@@ -268,18 +274,21 @@ func (s *Service) translatedLanguages(src string, l *liveSession) (translated, a
 		}
 	}
 	delete(set, src)
+	// The processor that serves (or would serve) lang.
+	serving := func(lang string) *Processor {
+		if p := assigned[lang]; p != nil && slices.Contains(procs, p) && p.eligible(lang, src) {
+			return p
+		}
+		return pick(procs, lang, src)
+	}
 	translated, audio = make([]string, 0, len(set)), []string{}
 	for lang := range set {
 		translated = append(translated, lang)
-		p := assigned[lang]
-		if p == nil || !slices.Contains(procs, p) {
-			p = pick(procs, lang)
-		}
-		if p != nil && p.SendsAudio(lang) {
+		if p := serving(lang); p != nil && p.audioFor(lang, src) {
 			audio = append(audio, lang)
 		}
 	}
 	slices.Sort(translated)
 	slices.Sort(audio)
-	return translated, audio
+	return translated, audio, serving(src) != nil
 }

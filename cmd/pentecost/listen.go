@@ -296,6 +296,8 @@ func receiveAudio(ctx context.Context, src eventSource, dec *client.Decoder, sin
 func joinedLine(ev client.Event) string {
 	s := fmt.Sprintf("joined %s (%s): %d listeners", ev.String("sessionId"), ev.String("targetLanguage"), ev.Int("listenerCount"))
 	switch src := ev.String("sourceLanguage"); {
+	case src == ev.String("targetLanguage") && ev.Bool("captions"):
+		s += ", the source language, with its transcript"
 	case src == ev.String("targetLanguage"):
 		s += ", the source language"
 	case ev.Bool("translated"):
@@ -331,7 +333,10 @@ func statusLine(ev client.Event) string {
 	case protocol.TypeLanguageChanged:
 		s := "language changed to " + ev.String("targetLanguage")
 		switch {
+		case ev.String("targetLanguage") == ev.String("sourceLanguage") && ev.Bool("captions"):
+			s += ", the source language, with its transcript"
 		case ev.String("targetLanguage") == ev.String("sourceLanguage"):
+			s += ", the source language, no transcript"
 		case ev.Bool("translated"):
 			s += ", translated"
 		case ev.Bool("captions"):

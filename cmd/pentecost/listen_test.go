@@ -265,6 +265,10 @@ func TestListenLinesSayTheService(t *testing.T) {
 		{statusLine(ev("languageChanged", map[string]any{"translated": false, "captions": true})), "language changed to es, captions only (source audio)"},
 		{statusLine(ev("languageChanged", map[string]any{"translated": false, "captions": false})), "language changed to es, untranslated (source audio)"},
 		{statusLine(ev("languageChanged", map[string]any{"translated": true, "captions": true})), "language changed to es, translated"},
+		{joinedLine(ev("sessionJoined", map[string]any{"targetLanguage": "en", "translated": true, "captions": true})), "joined golden-eagle-427 (en): 1 listeners, the source language, with its transcript"},
+		{joinedLine(ev("sessionJoined", map[string]any{"targetLanguage": "en", "translated": true})), "joined golden-eagle-427 (en): 1 listeners, the source language"},
+		{statusLine(ev("languageChanged", map[string]any{"targetLanguage": "en", "translated": true, "captions": true})), "language changed to en, the source language, with its transcript"},
+		{statusLine(ev("languageChanged", map[string]any{"targetLanguage": "en", "translated": true, "captions": false})), "language changed to en, the source language, no transcript"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q\nwant %q", tc.got, tc.want)

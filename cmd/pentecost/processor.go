@@ -22,6 +22,9 @@ type processorConfig struct {
 	speech                   speechConfig
 	captionsOnly             bool
 	audioLanguages           string
+	// transcript: attach with transcript=true (speech mode: on unless
+	// --transcript=false).
+	transcript bool
 }
 
 // processorModes are the values of --mode.
@@ -66,6 +69,13 @@ Captions only: with --captions-only the processor publishes captions and no
 audio; the listeners of its languages keep hearing the speaker and read (or
 have their phone speak) the translation. --audio-languages es,fr sends audio
 for those languages only, captions only for the others it serves.
+
+Transcript: with --transcript (on by default in speech mode) the server also
+gives the processor a session's source language while it has listeners, so
+that they read what the speaker says even when nobody listens in another
+language. In exec mode the command then runs for the source language too
+(PENTECOST_LANGUAGE equal to PENTECOST_SOURCE_LANGUAGE): its caption: lines
+are the transcript, its audio is not used.
 
 Without --token it mints a processor token with the server's built-in issuer
 key, read from --data-dir, for every connection; it never creates a key. The
@@ -112,6 +122,12 @@ variable counts as unset).`, only(clientEnv...))
 	if c.captionsOnly && strings.TrimSpace(c.audioLanguages) != "" {
 		return c, errors.New("--captions-only publishes no audio: it excludes --audio-languages")
 	}
+	switch {
+	case c.mode == "speech" && !given["transcript"]:
+		c.transcript = true // the recognizer makes one anyway
+	case c.transcript && (c.mode == "tone" || c.mode == "passthrough"):
+		return c, fmt.Errorf("--transcript: the %s mode makes no transcript (--mode speech does; so may an --exec command)", c.mode)
+	}
 	valid := false
 	for _, m := range processorModes {
 		valid = valid || c.mode == m
@@ -130,6 +146,7 @@ func (c *processorConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.execCmd, "exec", "", "command run per (session, language) with sh -c; implies --mode exec")
 	fs.BoolVar(&c.captionsOnly, "captions-only", false, "publish captions only, no audio: listeners keep the source audio (attaches with audio=none)")
 	fs.StringVar(&c.audioLanguages, "audio-languages", "", "comma-separated languages to publish audio for; the others get captions only (empty: all; speech mode: those with a voice)")
+	fs.BoolVar(&c.transcript, "transcript", false, "publish the transcript: be given a session's source language while it has listeners (attaches with transcript=true; default true in speech mode, false otherwise)")
 	c.speech.register(fs)
 }
 
@@ -216,6 +233,7 @@ func runProcessor(ctx context.Context, args []string, _ io.Reader, _, stderr io.
 		Languages:      languages,
 		CaptionsOnly:   captionsOnly,
 		AudioLanguages: audioLanguages,
+		Transcript:     cfg.transcript,
 		Translator:     translator,
 		Logf:           logf,
 	})
@@ -232,7 +250,11 @@ func runProcessor(ctx context.Context, args []string, _ io.Reader, _, stderr io.
 	case len(audioLanguages) > 0:
 		audio = strings.Join(audioLanguages, ",")
 	}
-	logf("reference processor: mode %s, languages %s, audio %s, server %s", what, langs, audio, cfg.server)
+	transcript := "no"
+	if cfg.transcript {
+		transcript = "yes (for sessions whose source language it serves)"
+	}
+	logf("reference processor: mode %s, languages %s, audio %s, transcript %s, server %s", what, langs, audio, transcript, cfg.server)
 	err = eng.Run(ctx)
 	st := eng.Stats()
 	logf("stopped: published %d audio chunks and %d captions; %d source chunks dropped by slow workers, %d worker restarts",

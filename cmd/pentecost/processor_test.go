@@ -55,8 +55,26 @@ func TestParseProcessor(t *testing.T) {
 	if c.captionsOnly || c.audioLanguages != "es" {
 		t.Errorf("--audio-languages: %+v", c)
 	}
+	// The transcript: on in speech mode unless turned off, off elsewhere
+	// unless asked for; tone and passthrough have none to give.
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"--exec", "cat"}, false},
+		{[]string{"--exec", "cat", "--transcript"}, true},
+		{[]string{"--mode", "speech"}, true},
+		{[]string{"--mode", "speech", "--transcript=false"}, false},
+		{[]string{"--mode", "passthrough", "--transcript=false"}, false},
+	} {
+		c, err := parseProcessor(tc.args, getenv, &bytes.Buffer{})
+		if err != nil || c.transcript != tc.want {
+			t.Errorf("%v: transcript %v (%v), want %v", tc.args, c.transcript, err, tc.want)
+		}
+	}
 	for _, bad := range [][]string{{"--mode", "exec"}, {"--mode", "karaoke"}, {"--mode", "tone", "--exec", "cat"}, {"extra"},
-		{"--captions-only", "--audio-languages", "es"}} {
+		{"--captions-only", "--audio-languages", "es"}, {"--transcript"}, {"--mode", "passthrough", "--transcript"}} {
 		if _, err := parseProcessor(bad, getenv, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

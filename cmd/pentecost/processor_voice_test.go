@@ -158,3 +158,105 @@ func TestRunProcessorSpeechCaptionsOnly(t *testing.T) {
 		t.Errorf("the log does not say captions only:\n%s", out)
 	}
 }
+
+// The speech mode publishes the transcript by default: in a room where
+// everyone listens in the speaker's language (no translation wanted at
+// all), the English listener is told captions are there, gets the
+// transcript, and keeps the speaker's voice.
+func TestRunProcessorSpeechTranscriptForAnEnglishRoom(t *testing.T) {
+	const asrKey, mtKey = "sk-asr-0123456789", "lt-key-0123456789"
+	asr, mt := standInASR(t, asrKey), standInMT(t, mtKey)
+	t.Setenv(envASRKey, asrKey)
+	t.Setenv(envMTKey, mtKey)
+
+	cfg := server.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.ShutdownGrace = 200 * time.Millisecond
+	cfg.SweepInterval = 0
+	cfg.AudioMaxChunksPerSec = 100000
+	n := testserver.StartConfig(t, cfg, clockwork.NewFakeClockAt(time.Now().Add(time.Minute)))
+	ctx, cancel := context.WithCancel(cliTestCtx(t))
+	defer cancel()
+	var stderr syncBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stderr:\n%s", stderr.String())
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		done <- runProcessor(ctx, []string{"--server", n.URL, "--data-dir", n.Config.DataDir, "--languages", "en,es",
+			"--asr", "openai", "--asr-url", asr.URL + "/v1", "--mt", "libretranslate", "--mt-url", mt.URL, "--tts", "none"},
+			nil, &bytes.Buffer{}, &stderr)
+	}()
+	sp, err := client.Dial(cliTestCtx(t), n.WS("action=createSession&sourceLanguage=en&token="+url.QueryEscape(n.Token("alice"))), client.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.CloseNow()
+	ev, err := sp.Expect(cliTestCtx(t), "sessionCreated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := ev.String("sessionId")
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "attached to"); {
+		if time.Now().After(deadline) {
+			t.Fatal("the processor did not attach")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	li, err := client.Dial(cliTestCtx(t), n.WS("sessionId="+sid+"&targetLanguage=en"), client.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer li.CloseNow()
+	joined, err := li.Expect(cliTestCtx(t), "sessionJoined")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !joined.Bool("translated") || !joined.Bool("captions") {
+		t.Fatalf("sessionJoined %v: want translated (the speaker) and captions (the transcript)", joined.JSON)
+	}
+	// The transcript worker runs before the speech starts.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "starting en worker (the transcript"); {
+		if time.Now().After(deadline) {
+			t.Fatal("no transcript worker")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	speakSentence(t, sp)
+	heard := 0
+	for {
+		ev, err := li.Next(cliTestCtx(t))
+		if err != nil {
+			t.Fatalf("waiting for the transcript: %v", err)
+		}
+		if ev.Audio != nil {
+			if ev.Audio.Header.Kind != 0 {
+				t.Fatalf("audio of kind %d for the source language", ev.Audio.Header.Kind)
+			}
+			heard++
+		}
+		if ev.Type == "caption" && ev.Bool("final") {
+			if ev.String("text") != "Good morning." || ev.String("targetLanguage") != "en" {
+				t.Fatalf("transcript %v", ev.JSON)
+			}
+			break
+		}
+	}
+	if heard == 0 {
+		t.Error("the listener heard nothing of the speaker")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("runProcessor: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("runProcessor did not stop")
+	}
+	if out := stderr.String(); !strings.Contains(out, "transcript yes") || !strings.Contains(out, ", transcript)") {
+		t.Errorf("the log does not say it transcribes:\n%s", out)
+	}
+}

@@ -81,7 +81,7 @@ func (c *conn) connect(r *http.Request) error {
 			return pentecost.Invalid("role", "must be speaker or listener")
 		}
 	case protocol.ActAttachProcessor:
-		return c.attachProcessor(token, q.Get("languages"), q.Get("audio"), q.Get("codec"))
+		return c.attachProcessor(token, q.Get("languages"), q.Get("audio"), q.Get("codec"), q.Get("transcript"))
 	case protocol.ActJoinSession, "":
 		switch {
 		case role == protocol.RoleSpeaker:
@@ -412,12 +412,15 @@ func joinedMessage(c *conn, info sessions.JoinInfo, base64 bool, now time.Time) 
 	}
 }
 
-func (c *conn) attachProcessor(token, languages, audio, codec string) error {
+func (c *conn) attachProcessor(token, languages, audio, codec, transcript string) error {
 	params, err := sessions.ParseProcessorParams(languages, audio)
 	if err != nil {
 		return err
 	}
 	if params.Codec, err = protocol.ParseCodec("codec", codec, protocol.CodecPCM16); err != nil {
+		return err
+	}
+	if params.Transcript, err = sessions.ParseTranscript(transcript); err != nil {
 		return err
 	}
 	id, err := c.verify(token)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,9 +111,11 @@ func (u *fakeUtterance) End(ctx context.Context) (string, error) {
 type fakeMT struct {
 	fail, unsupported map[string]bool
 	block             chan struct{} // when set, Translate waits for it (or ctx)
+	calls             atomic.Int64  // Prepare and Translate calls
 }
 
 func (m *fakeMT) Prepare(ctx context.Context, from, to string) error {
+	m.calls.Add(1)
 	if m.unsupported[to] {
 		return fmt.Errorf("no pair %s-%s: %w", from, to, ErrUnsupported)
 	}
@@ -120,6 +123,7 @@ func (m *fakeMT) Prepare(ctx context.Context, from, to string) error {
 }
 
 func (m *fakeMT) Translate(ctx context.Context, text, from, to string) (string, error) {
+	m.calls.Add(1)
 	if m.block != nil {
 		select {
 		case <-m.block:
@@ -136,12 +140,17 @@ func (m *fakeMT) Translate(ctx context.Context, text, from, to string) (string, 
 // fakeTTS speaks every text as 1000 samples of value 1000, in two calls to
 // emit; languages in fail fail.
 type fakeTTS struct {
-	fail map[string]bool
+	fail  map[string]bool
+	calls atomic.Int64 // Prepare and Synthesize calls
 }
 
-func (t *fakeTTS) Prepare(ctx context.Context, lang string) error { return nil }
+func (t *fakeTTS) Prepare(ctx context.Context, lang string) error {
+	t.calls.Add(1)
+	return nil
+}
 
 func (t *fakeTTS) Synthesize(ctx context.Context, text, lang string, emit func([]int16)) error {
+	t.calls.Add(1)
 	if t.fail[lang] {
 		return errors.New("stand-in synthesis failure")
 	}
@@ -298,6 +307,8 @@ func (c *chunker) sentences(n int) []processor.Chunk {
 	return out
 }
 
+// stream is a target language served with audio (or, for "en", the
+// source language: the transcript).
 func stream(lang string) processor.Stream {
-	return processor.Stream{SessionID: "golden-eagle-427", Language: lang, SourceLanguage: "en", Format: "pcm16"}
+	return processor.Stream{SessionID: "golden-eagle-427", Language: lang, SourceLanguage: "en", Format: "pcm16", Audio: lang != "en"}
 }

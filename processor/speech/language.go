@@ -14,13 +14,17 @@ import (
 // speaker loses the oldest: live captions skip ahead rather than lag.
 const languageQueue = 16
 
-// language is one target language of a session: the processor.Worker the
-// engine runs for it.
+// language is one target language of a session, or its source language
+// (the transcript only): the processor.Worker the engine runs for it.
 type language struct {
 	p    *Pipeline
 	sess *session
 	lang string
 	out  processor.Output
+	// source: the session's source language, whose worker publishes the
+	// transcript and nothing else. audio: the language is served with
+	// audio (processor.Stream.Audio); without it nothing is synthesized.
+	source, audio bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -46,10 +50,12 @@ type speakJob struct {
 }
 
 // addLanguage is called with the Pipeline's lock held.
-func (s *session) addLanguage(lang string, out processor.Output) *language {
+func (s *session) addLanguage(st processor.Stream, out processor.Output) *language {
 	ctx, cancel := context.WithCancel(s.ctx)
+	lang := st.Language
 	l := &language{
 		p: s.p, sess: s, lang: lang, out: out, ctx: ctx, cancel: cancel,
+		source: st.Transcribes(), audio: st.Audio && !st.Transcribes(),
 		sentences: make(chan sentence, languageQueue),
 		speak:     make(chan speakJob, languageQueue),
 	}
@@ -62,14 +68,23 @@ func (s *session) addLanguage(lang string, out processor.Output) *language {
 	}
 	s.langs[lang] = l
 	s.mu.Unlock()
+	if l.source {
+		return l // the transcript: the session publishes it through out
+	}
 	l.wg.Add(1)
 	go l.translateLoop()
-	if s.p.o.Synthesizer != nil {
+	if l.speaks() {
 		l.wg.Add(1)
 		go l.speakLoop()
 	}
 	return l
 }
+
+// speaks reports whether the language's translations are synthesized: a
+// synthesizer exists and the language is served with audio. A language
+// served with captions only never calls the synthesizer: the engine would
+// throw the audio away.
+func (l *language) speaks() bool { return l.p.o.Synthesizer != nil && l.audio }
 
 // Process implements processor.Worker: the chunk goes to the session's
 // recognizer, and the voice stream advances by the chunk's length.
@@ -80,11 +95,15 @@ func (s *session) addLanguage(lang string, out processor.Output) *language {
 // one translated chunk answers each source chunk (so the server's
 // processing-lag pairing holds), and it stops when the speaker stops.
 //
-// Without a translator (the transcript only), the language is given the
-// source audio unchanged: its listeners hear the speaker rather than
-// silence.
+// Without a translator (the transcript only), a language served with audio
+// is given the source audio unchanged: its listeners hear the speaker
+// rather than silence. The source language's worker only feeds the
+// recognizer.
 func (l *language) Process(c processor.Chunk) error {
 	l.sess.feed(c)
+	if l.source || !l.audio {
+		return nil
+	}
 	if l.p.o.Translator == nil {
 		l.out.Audio(c.Data)
 		return nil
@@ -186,7 +205,7 @@ func (l *language) translateLoop() {
 		l.out.Caption(tr, true)
 		now := time.Now()
 		p.report(Timing{SessionID: sid, Sentence: sn.idx, Language: l.lang, Stage: StageMT, SpeechEnd: sn.speechEnd, Done: now, Took: took})
-		if p.o.Synthesizer == nil {
+		if !l.speaks() {
 			if p.o.LogTimings {
 				p.logf("session %s: %s: sentence %d: caption %s after the speech ended (recognition %s, translation %s)",
 					sid, l.lang, sn.idx, secs(now.Sub(sn.speechEnd)), secs(sn.asrTook), secs(took))

@@ -83,14 +83,18 @@ type Timing struct {
 
 // Pipeline is a processor.Translator that recognizes each session's speech
 // once, publishes the transcript, translates each sentence into every
-// language the server assigns and, with a Synthesizer, speaks it.
+// language the server assigns and, with a Synthesizer, speaks it where the
+// language is served with audio (processor.Stream.Audio).
 //
 // The engine runs one Worker per (session, language); the Pipeline joins
 // the workers of a session to one shared session pipeline: every worker
 // feeds it the source chunks it receives (duplicates, identified by
 // sequence number, are dropped, so losing one worker's chunks loses
 // nothing), one VAD and one recognizer run per session, and each worker
-// publishes its own language's captions and voice.
+// publishes its own language's captions and voice. A worker for the source
+// language itself (processor.Options.Transcript) only feeds the recognizer
+// and publishes the transcript: a session whose listeners all speak the
+// source language gets its transcript with no translation or synthesis.
 type Pipeline struct {
 	o  Options
 	tl *throttle
@@ -148,7 +152,7 @@ func (p *Pipeline) Start(ctx context.Context, s processor.Stream, out processor.
 		sess = p.startSession(k)
 		p.sessions[k] = sess
 	}
-	l := sess.addLanguage(s.Language, out)
+	l := sess.addLanguage(s, out)
 	p.mu.Unlock()
 	return l, nil
 }

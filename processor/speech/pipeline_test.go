@@ -363,3 +363,76 @@ func TestWithoutATranslatorTheTranscriptAndTheSource(t *testing.T) {
 		}
 	}
 }
+
+// A session whose only worker is its source language's (the server gave
+// this processor the source language for an audience that speaks it)
+// recognizes and publishes the transcript, interim and final, and neither
+// translates nor synthesizes. A target language joining later gets its
+// captions, while the transcript still comes through the source worker
+// only.
+func TestSourceLanguageAloneYieldsTheTranscript(t *testing.T) {
+	rec := &fakeRecognizer{partials: true}
+	mt, tts := &fakeMT{}, &fakeTTS{}
+	p, _ := newPipeline(t, Options{Recognizer: rec, Translator: mt, Synthesizer: tts})
+	en, enOut := start(t, p, "en")
+	var c chunker
+	feedAll(t, c.sentences(2), en)
+	enOut.waitFor(t, "two transcripts", func(o *fakeOutput) bool { return len(o.transcripts) == 2 })
+	enOut.mu.Lock()
+	tr, partials, captions, audio := slices.Clone(enOut.transcripts), len(enOut.partials), len(enOut.captions), len(enOut.audio)
+	enOut.mu.Unlock()
+	if !slices.Equal(tr, []string{"sentence 0", "sentence 1"}) || partials == 0 {
+		t.Fatalf("transcripts %q, %d interim: want both sentences, with interim text", tr, partials)
+	}
+	if captions != 0 || audio != 0 {
+		t.Fatalf("the source worker published %d captions and %d samples: want the transcript only", captions, audio)
+	}
+	if n := mt.calls.Load() + tts.calls.Load(); n != 0 {
+		t.Fatalf("%d translator and synthesizer calls for a source-only session", n)
+	}
+	if opened, _, _, _ := rec.snapshot(); opened != 1 {
+		t.Fatalf("recognizer opened %d times", opened)
+	}
+
+	es, esOut := start(t, p, "es")
+	voiceReady(t, es)
+	feedAll(t, c.sentences(1), en, es)
+	esOut.waitFor(t, "a Spanish caption", func(o *fakeOutput) bool { return len(o.captions) == 1 })
+	enOut.waitFor(t, "the third transcript", func(o *fakeOutput) bool { return len(o.transcripts) == 3 })
+	esOut.mu.Lock()
+	defer esOut.mu.Unlock()
+	if len(esOut.transcripts)+len(esOut.partials) != 0 {
+		t.Fatalf("the Spanish worker was given transcripts %q %q: the source worker publishes them", esOut.transcripts, esOut.partials)
+	}
+	if esOut.captions[0] != "[es] sentence 2" {
+		t.Fatalf("es caption %q", esOut.captions[0])
+	}
+}
+
+// A language served with captions only (Stream.Audio false) is translated
+// but never spoken: the synthesizer is not called at all, and no audio is
+// published, not even silence.
+func TestCaptionsOnlyNeverCallsTheSynthesizer(t *testing.T) {
+	tts := &fakeTTS{}
+	p, _ := newPipeline(t, Options{Recognizer: &fakeRecognizer{}, Translator: &fakeMT{}, Synthesizer: tts})
+	s := stream("fr")
+	s.Audio = false
+	out := newOutput("fr")
+	w, err := p.Start(context.Background(), s, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	var c chunker
+	feedAll(t, c.sentences(2), w)
+	out.waitFor(t, "two captions", func(o *fakeOutput) bool { return len(o.captions) == 2 })
+	feedAll(t, c.make(false, time.Second), w) // time for a voice to play, were there one
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if n := tts.calls.Load(); n != 0 {
+		t.Fatalf("%d synthesizer calls for a captions-only language", n)
+	}
+	if len(out.audio) != 0 {
+		t.Fatalf("%d samples of audio for a captions-only language", len(out.audio))
+	}
+}

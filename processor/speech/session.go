@@ -245,7 +245,7 @@ func (s *session) partial(idx int) func(string) {
 		if s.nextIdx != idx {
 			return
 		}
-		for _, l := range s.languages() {
+		for _, l := range s.transcribers() {
 			l.transcript(text, false)
 		}
 	}
@@ -284,17 +284,37 @@ func (s *session) publish(idx int, r recorded) {
 	}
 	p.report(Timing{SessionID: s.key.id, Sentence: idx, Stage: StageASR, SpeechEnd: r.speechEnd, Done: time.Now(), Took: r.took})
 	sn := sentence{idx: idx, text: text, speechEnd: r.speechEnd, asrTook: r.took}
-	for _, l := range s.languages() {
-		// Every worker's Output is given the transcript: the engine
-		// publishes one of them (processor.Output.Transcript).
+	for _, l := range s.transcribers() {
 		l.transcript(text, true)
-		l.enqueue(sn)
+	}
+	for _, l := range s.languages() {
+		if !l.source {
+			l.enqueue(sn)
+		}
 	}
 }
 
 func (s *session) languages() []*language {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	ls := make([]*language, 0, len(s.langs))
+	for _, l := range s.langs {
+		ls = append(ls, l)
+	}
+	return ls
+}
+
+// transcribers are the languages whose Output is given the transcript: the
+// source language's alone when the session has a worker for it (the
+// server gave it this processor: the transcript is its job), else every
+// language, of which the engine publishes one
+// (processor.Output.Transcript).
+func (s *session) transcribers() []*language {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if l := s.langs[s.key.source]; l != nil && l.source {
+		return []*language{l}
+	}
 	ls := make([]*language, 0, len(s.langs))
 	for _, l := range s.langs {
 		ls = append(ls, l)

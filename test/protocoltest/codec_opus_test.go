@@ -275,3 +275,31 @@ func encoded(t *testing.T, n *testserver.Node) float64 {
 	t.Helper()
 	return max(0, metricValue(t, n, `pentecost_codec_packets_total{op="encode"}`))
 }
+
+// A transcript processor on an Opus session with only English listeners:
+// it gets the session's audio in the codec it asked for (pcm16, decoded
+// once), while the English listeners keep the speaker's packets as sent.
+func TestTranscriptProcessorOnAnOpusSession(t *testing.T) {
+	t.Parallel()
+	n := start(t, streaming)
+	speech := audiotest.Speech(t, "One, two, three.")
+	enc, _ := opus.NewEncoder(opus.EncoderConfig{PacketMs: 20})
+	var sent [][]byte
+	_ = enc.Push(speech[:16000], func(p []byte) error { sent = append(sent, bytes.Clone(p)); return nil })
+
+	tp, _ := attachTranscript(t, n, "")
+	sp := dial(t, n, q("action", "createSession", "sourceLanguage", "en", "audioFormat", "opus", "packetMs", "20", "token", n.Token("alice")))
+	id := expect(t, sp, "sessionCreated").String("sessionId")
+	if ev := expect(t, tp, "sessionStarted"); ev.String("audioFormat") != "pcm16" {
+		t.Fatalf("sessionStarted %s", ev.Raw)
+	}
+	en, _ := listener(t, n, id, "en", "codec", "opus")
+	expectLanguages(t, tp, id, "en")
+	sendBin(t, sp, sent[0])
+	if f := nextAudio(t, tp); len(f.Chunk) != 640 {
+		t.Fatalf("the transcript processor got %d bytes, want a decoded 20 ms chunk", len(f.Chunk))
+	}
+	if g := nextAudio(t, en); !bytes.Equal(g.Chunk, sent[0]) || g.Header.Kind != 0 {
+		t.Fatal("the English listener did not get the speaker's packet as sent")
+	}
+}

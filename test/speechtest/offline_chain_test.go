@@ -116,6 +116,7 @@ type heard struct {
 	frames   []frame
 	joined   chan struct{} // closed once the language is served by a processor
 	once     sync.Once
+	told     bool // sessionJoined or the last languageChanged said captions: true
 }
 
 type stamped struct {
@@ -136,6 +137,7 @@ func listen(ctx context.Context, t *testing.T, base, sid, lang string) *heard {
 		t.Fatalf("listen %s: %v", lang, err)
 	}
 	t.Cleanup(func() { _ = l.Close() })
+	h.told = joined.Bool("captions")
 	if joined.Bool("translated") || lang == "en" {
 		h.once.Do(func() { close(h.joined) })
 	}
@@ -162,8 +164,13 @@ func listen(ctx context.Context, t *testing.T, base, sid, lang string) *heard {
 				h.mu.Lock()
 				h.captions = append(h.captions, stamped{now, ev.String("text")})
 				h.mu.Unlock()
-			case ev.Type == "languageChanged" && ev.Bool("translated"):
-				h.once.Do(func() { close(h.joined) })
+			case ev.Type == "languageChanged":
+				h.mu.Lock()
+				h.told = ev.Bool("captions")
+				h.mu.Unlock()
+				if ev.Bool("translated") {
+					h.once.Do(func() { close(h.joined) })
+				}
 			}
 		}
 	}()
@@ -214,7 +221,7 @@ func TestOfflineChainEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	eng, err := processor.New(processor.Options{
-		Server: base, Token: processor.StaticToken(ptok), Languages: []string{"es"}, Translator: pipeline,
+		Server: base, Token: processor.StaticToken(ptok), Languages: []string{"en", "es"}, Transcript: true, Translator: pipeline,
 		Logf: func(f string, a ...any) { t.Logf("processor: "+f, a...) },
 	})
 	if err != nil {
@@ -242,6 +249,16 @@ func TestOfflineChainEndToEnd(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the processor never took Spanish")
 	}
+	// A second room at the same time, where everyone listens in English:
+	// nothing to translate, the transcript all the same. It hears the
+	// first two sentences.
+	sp2, created2, err := client.StartSpeaker(ctx, client.SpeakerOptions{Base: base, Token: stok, Params: client.SpeakParams{SourceLanguage: "en"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp2.Close()
+	englishOnly := listen(ctx, t, base, created2.String("sessionId"), "en")
+	englishOnlyPCM := pcm[:ends[1]+int(gap.Seconds()*speech.SampleRate)]
 
 	// Stream in real time; a sentence has ended when the chunk holding
 	// its last sample has been sent.
@@ -257,6 +274,11 @@ func TestOfflineChainEndToEnd(t *testing.T) {
 		if err := sp.SendAudio(ctx, speech.PCMBytes(pcm[i:min(len(pcm), i+per)])); err != nil {
 			t.Fatalf("send audio: %v", err)
 		}
+		if i < len(englishOnlyPCM) {
+			if err := sp2.SendAudio(ctx, speech.PCMBytes(englishOnlyPCM[i:min(len(englishOnlyPCM), i+per)])); err != nil {
+				t.Fatalf("send audio to the English-only room: %v", err)
+			}
+		}
 	}
 	streamed := time.Since(start)
 	spokenEnd := make([]time.Time, len(ends))
@@ -266,8 +288,10 @@ func TestOfflineChainEndToEnd(t *testing.T) {
 
 	spanish.mu.Lock()
 	english.mu.Lock()
+	englishOnly.mu.Lock()
 	defer spanish.mu.Unlock()
 	defer english.mu.Unlock()
+	defer englishOnly.mu.Unlock()
 	tmu.Lock()
 	defer tmu.Unlock()
 
@@ -275,6 +299,12 @@ func TestOfflineChainEndToEnd(t *testing.T) {
 	// all reached their listeners.
 	if len(english.captions) == 0 {
 		t.Error("the English listener got no transcript")
+	}
+	if len(englishOnly.captions) == 0 || !englishOnly.told {
+		t.Errorf("the English listener alone in a room got %d transcript lines (told captions: %v)", len(englishOnly.captions), englishOnly.told)
+	}
+	if !slices.ContainsFunc(englishOnly.frames, func(f frame) bool { return f.loud }) {
+		t.Error("the English listener alone heard nothing of the speaker")
 	}
 	if len(spanish.captions) == 0 {
 		t.Error("the Spanish listener got no caption")
@@ -365,6 +395,9 @@ func TestOfflineChainEndToEnd(t *testing.T) {
 	}
 	for _, c := range spanish.captions {
 		fmt.Fprintf(&b, "  es: %s\n", c.text)
+	}
+	for _, c := range englishOnly.captions {
+		fmt.Fprintf(&b, "  en, in the English-only room: %s\n", c.text)
 	}
 	fmt.Fprintf(&b, "caption after the sentence ends: median %s, max %s (target ≤ 3 s)\n", median(capDelays), maxOf(capDelays))
 	fmt.Fprintf(&b, "voice after the sentence ends:   median %s, max %s (target ≤ 5 s)\n", median(voiceDelays), maxOf(voiceDelays))

@@ -112,7 +112,7 @@ func TestPipelineOverHTTPStandIns(t *testing.T) {
 		t.Fatal(err)
 	}
 	es, fr := &recorder{}, &recorder{}
-	stream := processor.Stream{SessionID: "golden-eagle-427", SourceLanguage: "en", Format: "pcm16"}
+	stream := processor.Stream{SessionID: "golden-eagle-427", SourceLanguage: "en", Format: "pcm16", Audio: true}
 	stream.Language = "es"
 	wes, _ := p.Start(context.Background(), stream, es)
 	stream.Language = "fr"

@@ -92,11 +92,11 @@ function optionText(l) {
 
 /**
  * fillLanguages fills a <select> with languages, native names first. With
- * served ({source, translated, audio}), what is served now comes first: the
- * source (marked original) and the languages a processor translates into
- * (those not in audio marked as captions), then the rest under "other
- * languages (original audio)". labels: {now, other, original(name),
- * captions(name)}.
+ * served ({source, translated, audio, transcript}), what is served now comes
+ * first: the source (marked original, or original with transcript) and the
+ * languages a processor translates into (those not in audio marked as
+ * captions), then the rest under "other languages (original audio)".
+ * labels: {now, other, original(name), captions(name), transcript(name)}.
  */
 export function fillLanguages(select, languages, value, served = null, labels = null) {
   if (!served || !labels) {
@@ -110,7 +110,8 @@ export function fillLanguages(select, languages, value, served = null, labels = 
     const other = document.createElement('optgroup');
     other.label = labels.other;
     const src = languages.find((l) => l.code === served.source);
-    if (src) now.append(new Option(labels.original(optionText(src)), src.code));
+    const original = served.transcript && labels.transcript ? labels.transcript : labels.original;
+    if (src) now.append(new Option(original(optionText(src)), src.code));
     for (const l of languages) {
       if (l.code === served.source) continue;
       if (!tr.has(l.code)) other.append(new Option(optionText(l), l.code));

@@ -64,8 +64,10 @@ const S = stats({
   audioElement: false, // sound goes through the <audio> element
   audioElementPlaying: false,
   translatedLanguages: [], // from GET /sessions/{id}
+  transcriptServed: false, // from GET /sessions/{id}: the source language has a transcript
   audioLanguages: [], // from GET /sessions/{id}
   captionsServed: false, // a processor serves the language (sessionJoined/languageChanged captions)
+  captionsKind: 'captions', // 'transcript' for the source language: what the speaker says
   listenMode: 'audio', // what the listener follows now: audio, voice, text
   listenModeWanted: 'audio', // what they chose
   voiceOffered: false, // the language has captions but no translated audio
@@ -93,6 +95,7 @@ const el = {
   modeField: $('mode-field'), modeAudio: $('mode-audio'), modeVoice: $('mode-voice'), modeText: $('mode-text'),
   modeVoiceField: $('mode-voice-field'), modeAudioHint: $('mode-audio-hint'), modeVoiceHint: $('mode-voice-hint'),
   voiceNote: $('voice-note'), modeBadge: $('mode-badge'),
+  captionsTitle: $('captions-title'), modeTextLabel: document.querySelector('label[for="mode-text"]'), modeTextHint: $('mode-text-hint'),
 };
 
 let languages = [];
@@ -496,6 +499,7 @@ async function loadSession(id) {
   if (n !== sessionFetch) return;
   session = v && v.sessionId === id ? v : null;
   S.translatedLanguages = (session && session.translatedLanguages) || [];
+  S.transcriptServed = !!(session && session.transcript);
   // A server that does not say which have audio gives audio to them all.
   S.audioLanguages = session ? (session.audioLanguages || S.translatedLanguages) : [];
   fillPickers();
@@ -506,10 +510,11 @@ function fillPickers() {
     source: session.sourceLanguage,
     translated: session.translatedLanguages || [],
     audio: session.audioLanguages || session.translatedLanguages || [],
+    transcript: session.transcript === true,
   } : null;
   const labels = {
     now: i18n.t('optNow'), other: i18n.t('optOther'), original: (name) => i18n.t('optOriginal', { name }),
-    captions: (name) => i18n.t('optCaptions', { name }),
+    captions: (name) => i18n.t('optCaptions', { name }), transcript: (name) => i18n.t('optTranscript', { name }),
   };
   fillLanguages(el.language, languages, el.language.value, info, labels);
   // Keep what the select shows: a change the server has not confirmed yet.
@@ -661,15 +666,22 @@ function onMessage(ws, m) {
       speakerConnected = true;
       speakerSeen = true;
       break;
-    case 'languageChanged':
-      // Another language, or the same one switching between its
+    case 'languageChanged': {
+      // The source language's transcript came or went: the same stream
+      // (the speaker), and the lines shown are still what was said.
+      const transcriptOnly = isSource() && m.targetLanguage === S.targetLanguage && (m.sourceLanguage || S.sourceLanguage) === S.sourceLanguage;
+      // Otherwise another language, or the same one switching between its
       // translation and the original: either way another stream.
       S.targetLanguage = m.targetLanguage;
       S.sourceLanguage = m.sourceLanguage || S.sourceLanguage;
-      clearCaptions();
       S.untranslated = m.translated === false && S.targetLanguage !== S.sourceLanguage;
-      captionsSeen = false;
       setService(m);
+      if (transcriptOnly) {
+        loadSession(S.sessionId);
+        break;
+      }
+      clearCaptions();
+      captionsSeen = false;
       lastSeq = null; // another stream, other numbers
       fadeNext = true;
       if (player) player.flush();
@@ -677,6 +689,7 @@ function onMessage(ws, m) {
       describeMedia();
       loadSession(S.sessionId); // a processor came or went: the served list changed
       break;
+    }
     case 'caption':
       onCaption(m);
       return;
@@ -902,7 +915,7 @@ function render() {
   const untranslated = S.untranslated && st === 'live';
   let detailKey = detail;
   if (st === 'live') {
-    if (mode === 'text') detailKey = 'lTextDetail';
+    if (mode === 'text') detailKey = isSource() ? 'lTranscriptDetail' : 'lTextDetail';
     else if (mode === 'voice' && voice.available) detailKey = 'lVoiceDetail';
     else if (untranslated) detailKey = captionsServed ? 'lCaptionsOnlyDetail' : 'lUntranslatedDetail';
   }
@@ -934,10 +947,17 @@ function render() {
 }
 
 // renderMode shows how the listener follows: the choice (the voice only
-// where the language has captions but no translated audio), a badge in the
-// status, and a note when the phone has no voice for the language.
+// where the language has captions but no translated audio: never for the
+// source language, whose listeners hear the speaker), a badge in the
+// status, and a note when the phone has no voice for the language. For the
+// source language the captions are the transcript, and say so.
 function renderMode(st, vars) {
   const offered = voiceOffered();
+  const source = isSource();
+  S.captionsKind = source ? 'transcript' : 'captions';
+  setKey(el.captionsTitle, source ? 'lTranscript' : 'lCaptions');
+  setKey(el.modeTextLabel, source ? 'lModeTranscript' : 'lModeText');
+  setKey(el.modeTextHint, source ? 'lModeTranscriptHint' : 'lModeTextHint');
   el.modeVoiceField.hidden = !offered;
   el.modeAudio.checked = mode === 'audio';
   el.modeVoice.checked = mode === 'voice';
@@ -953,7 +973,7 @@ function renderMode(st, vars) {
   el.voiceNote.hidden = note === '';
   let badge = '';
   if (st === 'live' || st === 'paused' || st === 'muted') {
-    if (mode === 'text') badge = i18n.t('lTextBadge');
+    if (mode === 'text') badge = i18n.t(source ? 'lTranscriptBadge' : 'lTextBadge');
     else if (mode === 'voice' && voice.available) badge = i18n.t('lVoiceBadge', vars);
     else if (captionsServed && !audioTranslated) badge = i18n.t('lCaptionsBadge', vars);
   }
@@ -969,6 +989,18 @@ function renderMode(st, vars) {
 
 function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
+}
+
+// setKey gives a node whose text i18n.apply fills (data-i18n) another key.
+function setKey(node, key) {
+  node.dataset.i18n = key;
+  setText(node, i18n.t(key));
+}
+
+// isSource: the listener follows the speaker's own language, whose captions
+// are the transcript.
+function isSource() {
+  return S.sourceLanguage !== '' && S.targetLanguage === S.sourceLanguage;
 }
 
 // ---- Start-up ----
