@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -132,17 +131,4 @@ func TestBrowserWebKit(t *testing.T) {
 	if len(pts) < 20 || pts[len(pts)-1].Target > 120 {
 		t.Errorf("WebKit: the jitter buffer's simulation ended at %+v", pts[len(pts)-1:])
 	}
-}
-
-// TestBrowserFirefox says why Firefox is not driven: there is no
-// geckodriver here, and Firefox's own WebDriver BiDi (over
-// --remote-debugging-port) would need a second protocol client in this
-// package. Chromium and WebKitGTK cover the engines phones run.
-func TestBrowserFirefox(t *testing.T) {
-	for _, name := range []string{"firefox-esr", "firefox"} {
-		if p, err := exec.LookPath(name); err == nil {
-			t.Skipf("engine: Firefox (%s) is installed, but not driven: no geckodriver, and no WebDriver BiDi client in this suite", p)
-		}
-	}
-	t.Skip("engine: Firefox is not installed")
 }
