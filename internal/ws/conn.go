@@ -273,11 +273,12 @@ func (c *conn) sessionID() string {
 	return ""
 }
 
-// run serves the connection until it ends.
-func (c *conn) run(r *http.Request) {
+// open runs the checks and the connect flow of a new connection, and says
+// whether it holds a place in its IP's count of open connections (to be
+// released when the connection ends). A refusal is queued here; the read
+// loop then sees the close through.
+func (c *conn) open(r *http.Request) (holdsIP bool) {
 	c.startTimers()
-	defer c.teardown()
-
 	switch {
 	case !c.srv.o.Origins.Check(r, c.srv.o.ClientIP.Scheme(r)):
 		// Debug: refusals cost an attacker nothing, so they must not fill
@@ -288,12 +289,12 @@ func (c *conn) run(r *http.Request) {
 		c.srv.o.Observer.RateLimited("connections_per_ip")
 		c.refuse(sessions.RateLimited("too many open connections from your network", 5*time.Second))
 	default:
-		defer c.srv.releaseIP(c.ip)
+		holdsIP = true
 		if err := c.connect(r); err != nil {
 			c.refuse(err)
 		}
 	}
-	c.readLoop()
+	return holdsIP
 }
 
 // teardown runs once when the reader has finished: the session is told the

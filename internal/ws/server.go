@@ -214,10 +214,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go s.serve(c, r)
 }
 
-// serve runs a connection to its end. The request is not kept past the
-// connect flow.
+// serve runs a connection's connect flow, then hands it to a reader of its
+// own. The request is not kept past the connect flow, and neither is this
+// goroutine: the connect flow (token checks, JSON, the session rules) grows
+// its stack to several times what a reader blocked in read(2) needs, and a
+// goroutine keeps its stack (thousands of idle listeners would each keep
+// 8-16 KB). A fresh goroutine starts small.
 func (s *Server) serve(c *conn, r *http.Request) {
-	c.run(r)
+	holdsIP := c.open(r)
+	go s.read(c, holdsIP)
+}
+
+// read runs the connection's read loop until it ends, then tears it down.
+func (s *Server) read(c *conn, holdsIP bool) {
+	c.readLoop()
+	if holdsIP {
+		s.releaseIP(c.ip)
+	}
+	c.teardown()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
