@@ -34,21 +34,15 @@ func Speak(ctx context.Context, base, token string, p SpeakParams) (*Conn, Event
 		want = protocol.TypeSessionCreated
 		q.Set("action", protocol.ActCreateSession)
 		q.Set("sourceLanguage", p.SourceLanguage)
-		if p.QualityTier != "" {
-			q.Set("qualityTier", p.QualityTier)
-		}
-		if p.AudioFormat != "" {
-			q.Set("audioFormat", p.AudioFormat)
-		}
+		setIf(q, "qualityTier", p.QualityTier)
+		setIf(q, "audioFormat", p.AudioFormat)
 		if p.PacketMs != 0 {
 			q.Set("packetMs", strconv.Itoa(p.PacketMs))
 		}
 	} else {
 		q.Set("sessionId", p.SessionID)
 	}
-	if token != "" {
-		q.Set("token", token)
-	}
+	setIf(q, "token", token)
 	return open(ctx, base, q, p.Dial, want)
 }
 
@@ -77,12 +71,8 @@ func JoinListener(ctx context.Context, base string, p ListenParams) (*Conn, Even
 	q := url.Values{}
 	q.Set("sessionId", p.SessionID)
 	q.Set("targetLanguage", p.Language)
-	if p.Encoding != "" {
-		q.Set("audioEncoding", p.Encoding)
-	}
-	if p.Codec != "" {
-		q.Set("codec", p.Codec)
-	}
+	setIf(q, "audioEncoding", p.Encoding)
+	setIf(q, "codec", p.Codec)
 	return open(ctx, base, q, p.Dial, protocol.TypeSessionJoined)
 }
 
@@ -107,21 +97,11 @@ func Refresh(ctx context.Context, base string, p RefreshParams) (*Conn, Event, e
 	q.Set("action", protocol.ActRefreshConnection)
 	q.Set("sessionId", p.SessionID)
 	q.Set("role", p.Role)
-	if p.TargetLanguage != "" {
-		q.Set("targetLanguage", p.TargetLanguage)
-	}
-	if p.AudioEncoding != "" {
-		q.Set("audioEncoding", p.AudioEncoding)
-	}
-	if p.Codec != "" {
-		q.Set("codec", p.Codec)
-	}
-	if p.PreviousConnectionID != "" {
-		q.Set("previousConnectionId", p.PreviousConnectionID)
-	}
-	if p.Token != "" {
-		q.Set("token", p.Token)
-	}
+	setIf(q, "targetLanguage", p.TargetLanguage)
+	setIf(q, "audioEncoding", p.AudioEncoding)
+	setIf(q, "codec", p.Codec)
+	setIf(q, "previousConnectionId", p.PreviousConnectionID)
+	setIf(q, "token", p.Token)
 	return open(ctx, base, q, p.Dial, protocol.TypeConnectionRefreshComplete)
 }
 
@@ -150,5 +130,13 @@ func open(ctx context.Context, base string, q url.Values, opts DialOptions, want
 			c.CloseNow()
 			return nil, ev, serverErrorFrom(ev)
 		}
+	}
+}
+
+// setIf leaves key out when value is empty, so that the server applies its
+// default for a parameter the caller did not choose.
+func setIf(q url.Values, key, value string) {
+	if value != "" {
+		q.Set(key, value)
 	}
 }
