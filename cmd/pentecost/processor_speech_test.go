@@ -2,22 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
-
 	"github.com/pentecost/pentecost/client"
-	"github.com/pentecost/pentecost/internal/testserver"
-	"github.com/pentecost/pentecost/server"
 )
 
 func TestParseProcessorSpeech(t *testing.T) {
@@ -152,53 +146,13 @@ func TestRunProcessorSpeechOverHTTPStandIns(t *testing.T) {
 	t.Setenv(envMTKey, mtKey)
 	t.Setenv(envTTSKey, ttsKey)
 
-	cfg := server.Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.ShutdownGrace = 200 * time.Millisecond
-	cfg.SweepInterval = 0
-	cfg.AudioMaxChunksPerSec = 100000 // the audio is sent faster than real time, on a fake clock
-	n := testserver.StartConfig(t, cfg, clockwork.NewFakeClockAt(time.Now().Add(time.Minute)))
-	ctx, cancel := context.WithCancel(cliTestCtx(t))
-	defer cancel()
-	var stderr syncBuffer
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("stderr:\n%s", stderr.String())
-		}
-	})
-	done := make(chan error, 1)
-	go func() {
-		done <- runProcessor(ctx, []string{"--server", n.URL, "--data-dir", n.Config.DataDir, "--languages", "es",
-			"--asr", "openai", "--asr-url", asr.URL + "/v1",
-			"--mt", "libretranslate", "--mt-url", mt.URL,
-			"--tts", "openai", "--tts-url", tts.URL + "/v1"}, nil, &bytes.Buffer{}, &stderr)
-	}()
-
-	sp, err := client.Dial(cliTestCtx(t), n.WS("action=createSession&sourceLanguage=en&token="+url.QueryEscape(n.Token("alice"))), client.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.CloseNow()
-	ev, err := sp.Expect(cliTestCtx(t), "sessionCreated")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid := ev.String("sessionId")
-	li, err := client.Dial(cliTestCtx(t), n.WS("sessionId="+sid+"&targetLanguage=es"), client.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer li.CloseNow()
-	joined, err := li.Expect(cliTestCtx(t), "sessionJoined")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !joined.Bool("translated") {
-		if _, err := li.Expect(cliTestCtx(t), "languageChanged"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	speakSentence(t, sp)
+	r := startProcessorRun(t, "--languages", "es",
+		"--asr", "openai", "--asr-url", asr.URL+"/v1",
+		"--mt", "libretranslate", "--mt-url", mt.URL,
+		"--tts", "openai", "--tts-url", tts.URL+"/v1")
+	li, joined := r.listen("es")
+	awaitTranslated(t, li, joined)
+	speakSentence(t, r.speaker)
 	for {
 		ev, err := li.Next(cliTestCtx(t))
 		if err != nil {
@@ -212,22 +166,8 @@ func TestRunProcessorSpeechOverHTTPStandIns(t *testing.T) {
 		}
 	}
 	// The synthesis runs after the caption; its failure is logged.
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "speech synthesis of sentence 0 failed"); {
-		if time.Now().After(deadline) {
-			t.Fatal("no log line about the failed synthesis")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("runProcessor: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("runProcessor did not stop")
-	}
-	out := stderr.String()
+	r.waitLog("speech synthesis of sentence 0 failed")
+	out := r.stop()
 	for _, s := range []string{
 		"mode speech: recognition whisper-1 at " + asr.URL + "/v1 (key from PENTECOST_ASR_KEY)",
 		"translation LibreTranslate at " + mt.URL + " (key from PENTECOST_MT_KEY)",

@@ -107,64 +107,120 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// The command against a real node with the built-in issuer: it mints its
-// own processor token from the node's data dir, and a Spanish listener
-// hears its tone.
-func TestRunProcessorTone(t *testing.T) {
-	// The built-in issuer (no secret); the node's fake clock starts a
-	// little after the real one, so the token the command mints on the
-	// real clock is not from the future.
+// processorRun is `pentecost processor` with args running against a real
+// node on the built-in issuer, and a speaker who has created a session. The
+// node's fake clock starts a little after the real one, so the token the
+// command mints on the real clock is not from the future.
+type processorRun struct {
+	t       *testing.T
+	node    *testserver.Node
+	stderr  *syncBuffer
+	cancel  context.CancelFunc
+	done    chan error
+	speaker *client.Conn
+	token   string // the speaker's
+	sid     string
+}
+
+func startProcessorRun(t *testing.T, args ...string) *processorRun {
+	t.Helper()
 	cfg := server.Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.ShutdownGrace = 200 * time.Millisecond
 	cfg.SweepInterval = 0
+	cfg.AudioMaxChunksPerSec = 100000 // speakSentence sends faster than real time
 	n := testserver.StartConfig(t, cfg, clockwork.NewFakeClockAt(time.Now().Add(time.Minute)))
 	ctx, cancel := context.WithCancel(cliTestCtx(t))
-	defer cancel()
-	var stderr syncBuffer
+	r := &processorRun{t: t, node: n, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1), token: n.Token("alice")}
 	t.Cleanup(func() {
+		cancel()
 		if t.Failed() {
-			t.Logf("stderr:\n%s", stderr.String())
+			t.Logf("stderr:\n%s", r.stderr.String())
 		}
 	})
-	done := make(chan error, 1)
 	go func() {
-		done <- runProcessor(ctx, []string{"--server", n.URL, "--data-dir", n.Config.DataDir, "--languages", "es"}, nil, &bytes.Buffer{}, &stderr)
+		r.done <- runProcessor(ctx, append([]string{"--server", n.URL, "--data-dir", n.Config.DataDir}, args...), nil, &bytes.Buffer{}, r.stderr)
 	}()
-
-	spTok := n.Token("alice")
-	sp, err := client.Dial(cliTestCtx(t), n.WS("action=createSession&sourceLanguage=en&token="+url.QueryEscape(spTok)), client.DialOptions{})
+	sp, err := client.Dial(cliTestCtx(t), n.WS("action=createSession&sourceLanguage=en&token="+url.QueryEscape(r.token)), client.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sp.CloseNow()
+	t.Cleanup(func() { sp.CloseNow() })
 	ev, err := sp.Expect(cliTestCtx(t), "sessionCreated")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sid := ev.String("sessionId")
-	// The listener may join before the processor has attached: it then
-	// hears the source until a languageChanged says it is translated.
-	li, err := client.Dial(cliTestCtx(t), n.WS("sessionId="+sid+"&targetLanguage=es"), client.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
+	r.speaker, r.sid = sp, ev.String("sessionId")
+	return r
+}
+
+// waitLog waits until the command's stderr says s.
+func (r *processorRun) waitLog(s string) {
+	r.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(r.stderr.String(), s); {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the processor's log never said %q", s)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	defer li.CloseNow()
-	joined, err := li.Expect(cliTestCtx(t), "sessionJoined")
+}
+
+// listen joins a listener for lang and returns it with its sessionJoined.
+func (r *processorRun) listen(lang string) (*client.Conn, client.Event) {
+	r.t.Helper()
+	li, err := client.Dial(cliTestCtx(r.t), r.node.WS("sessionId="+r.sid+"&targetLanguage="+lang), client.DialOptions{})
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
+	r.t.Cleanup(func() { li.CloseNow() })
+	joined, err := li.Expect(cliTestCtx(r.t), "sessionJoined")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return li, joined
+}
+
+// stop cancels the command and returns its stderr once it has returned
+// without error.
+func (r *processorRun) stop() string {
+	r.t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			r.t.Fatalf("runProcessor: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		r.t.Fatal("runProcessor did not stop")
+	}
+	return r.stderr.String()
+}
+
+// awaitTranslated returns once the listener is told its language is
+// translated: it may have joined before the processor attached, and then
+// hears the source until a languageChanged.
+func awaitTranslated(t *testing.T, li *client.Conn, joined client.Event) {
+	t.Helper()
 	if !joined.Bool("translated") {
 		if _, err := li.Expect(cliTestCtx(t), "languageChanged"); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// The command against a real node with the built-in issuer: it mints its
+// own processor token from the node's data dir, and a Spanish listener
+// hears its tone.
+func TestRunProcessorTone(t *testing.T) {
+	r := startProcessorRun(t, "--languages", "es")
+	li, joined := r.listen("es")
+	awaitTranslated(t, li, joined)
 
 	want := make([]byte, 640)
 	(&processor.ToneGenerator{Freq: 440, Amplitude: 0.25}).Fill(want)
 	var got *client.AudioFrame
 	for got == nil {
-		if err := sp.SendBinary(cliTestCtx(t), make([]byte, 640)); err != nil {
+		if err := r.speaker.SendBinary(cliTestCtx(t), make([]byte, 640)); err != nil {
 			t.Fatal(err)
 		}
 		ev, err := li.Next(cliTestCtx(t))
@@ -179,22 +235,13 @@ func TestRunProcessorTone(t *testing.T) {
 		t.Fatalf("translated chunk of %d bytes is not the 440 Hz tone", len(got.Chunk))
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("runProcessor: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("runProcessor did not stop")
-	}
-	out := stderr.String()
-	for _, s := range []string{"mode tone, languages es", "attached to", "session " + sid + " started", "languages assigned", "starting es worker", "es worker: stopped"} {
+	out := r.stop()
+	for _, s := range []string{"mode tone, languages es", "attached to", "session " + r.sid + " started", "languages assigned", "starting es worker", "es worker: stopped"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("stderr lacks %q:\n%s", s, out)
 		}
 	}
-	if strings.Contains(out, "eyJ") || strings.Contains(out, spTok) {
+	if strings.Contains(out, "eyJ") || strings.Contains(out, r.token) {
 		t.Errorf("stderr shows a token:\n%s", out)
 	}
 }

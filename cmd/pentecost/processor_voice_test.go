@@ -5,16 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jonboulle/clockwork"
-
-	"github.com/pentecost/pentecost/client"
-	"github.com/pentecost/pentecost/internal/testserver"
-	"github.com/pentecost/pentecost/server"
 )
 
 // voices is a synthesizer with a voice for the languages it holds.
@@ -72,57 +64,15 @@ func TestRunProcessorSpeechCaptionsOnly(t *testing.T) {
 	t.Setenv(envASRKey, asrKey)
 	t.Setenv(envMTKey, mtKey)
 
-	cfg := server.Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.ShutdownGrace = 200 * time.Millisecond
-	cfg.SweepInterval = 0
-	cfg.AudioMaxChunksPerSec = 100000
-	n := testserver.StartConfig(t, cfg, clockwork.NewFakeClockAt(time.Now().Add(time.Minute)))
-	ctx, cancel := context.WithCancel(cliTestCtx(t))
-	defer cancel()
-	var stderr syncBuffer
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("stderr:\n%s", stderr.String())
-		}
-	})
-	done := make(chan error, 1)
-	go func() {
-		done <- runProcessor(ctx, []string{"--server", n.URL, "--data-dir", n.Config.DataDir, "--languages", "es",
-			"--asr", "openai", "--asr-url", asr.URL + "/v1", "--mt", "libretranslate", "--mt-url", mt.URL, "--tts", "none"},
-			nil, &bytes.Buffer{}, &stderr)
-	}()
-
-	sp, err := client.Dial(cliTestCtx(t), n.WS("action=createSession&sourceLanguage=en&token="+url.QueryEscape(n.Token("alice"))), client.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.CloseNow()
-	ev, err := sp.Expect(cliTestCtx(t), "sessionCreated")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid := ev.String("sessionId")
+	r := startProcessorRun(t, "--languages", "es",
+		"--asr", "openai", "--asr-url", asr.URL+"/v1", "--mt", "libretranslate", "--mt-url", mt.URL, "--tts", "none")
 	// Wait for the processor, so that the listener's join is served.
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "attached to"); {
-		if time.Now().After(deadline) {
-			t.Fatal("the processor did not attach")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	li, err := client.Dial(cliTestCtx(t), n.WS("sessionId="+sid+"&targetLanguage=es"), client.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer li.CloseNow()
-	joined, err := li.Expect(cliTestCtx(t), "sessionJoined")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.waitLog("attached to")
+	li, joined := r.listen("es")
 	if joined.Bool("translated") || !joined.Bool("captions") {
 		t.Fatalf("sessionJoined %v: want translated false, captions true", joined.JSON)
 	}
-	speakSentence(t, sp)
+	speakSentence(t, r.speaker)
 	heard := 0
 	for {
 		ev, err := li.Next(cliTestCtx(t))
@@ -145,16 +95,7 @@ func TestRunProcessorSpeechCaptionsOnly(t *testing.T) {
 	if heard == 0 {
 		t.Error("the listener heard nothing of the speaker before the caption")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("runProcessor: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("runProcessor did not stop")
-	}
-	if out := stderr.String(); !strings.Contains(out, "audio none (captions only)") || !strings.Contains(out, "audio: none") {
+	if out := r.stop(); !strings.Contains(out, "audio none (captions only)") || !strings.Contains(out, "audio: none") {
 		t.Errorf("the log does not say captions only:\n%s", out)
 	}
 }
@@ -169,62 +110,17 @@ func TestRunProcessorSpeechTranscriptForAnEnglishRoom(t *testing.T) {
 	t.Setenv(envASRKey, asrKey)
 	t.Setenv(envMTKey, mtKey)
 
-	cfg := server.Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.ShutdownGrace = 200 * time.Millisecond
-	cfg.SweepInterval = 0
-	cfg.AudioMaxChunksPerSec = 100000
-	n := testserver.StartConfig(t, cfg, clockwork.NewFakeClockAt(time.Now().Add(time.Minute)))
-	ctx, cancel := context.WithCancel(cliTestCtx(t))
-	defer cancel()
-	var stderr syncBuffer
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("stderr:\n%s", stderr.String())
-		}
-	})
-	done := make(chan error, 1)
-	go func() {
-		done <- runProcessor(ctx, []string{"--server", n.URL, "--data-dir", n.Config.DataDir, "--languages", "en,es",
-			"--asr", "openai", "--asr-url", asr.URL + "/v1", "--mt", "libretranslate", "--mt-url", mt.URL, "--tts", "none"},
-			nil, &bytes.Buffer{}, &stderr)
-	}()
-	sp, err := client.Dial(cliTestCtx(t), n.WS("action=createSession&sourceLanguage=en&token="+url.QueryEscape(n.Token("alice"))), client.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.CloseNow()
-	ev, err := sp.Expect(cliTestCtx(t), "sessionCreated")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid := ev.String("sessionId")
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "attached to"); {
-		if time.Now().After(deadline) {
-			t.Fatal("the processor did not attach")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	li, err := client.Dial(cliTestCtx(t), n.WS("sessionId="+sid+"&targetLanguage=en"), client.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer li.CloseNow()
-	joined, err := li.Expect(cliTestCtx(t), "sessionJoined")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := startProcessorRun(t, "--languages", "en,es",
+		"--asr", "openai", "--asr-url", asr.URL+"/v1", "--mt", "libretranslate", "--mt-url", mt.URL, "--tts", "none")
+	// Wait for the processor, so that the listener's join is served.
+	r.waitLog("attached to")
+	li, joined := r.listen("en")
 	if !joined.Bool("translated") || !joined.Bool("captions") {
 		t.Fatalf("sessionJoined %v: want translated (the speaker) and captions (the transcript)", joined.JSON)
 	}
 	// The transcript worker runs before the speech starts.
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "starting en worker (the transcript"); {
-		if time.Now().After(deadline) {
-			t.Fatal("no transcript worker")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	speakSentence(t, sp)
+	r.waitLog("starting en worker (the transcript")
+	speakSentence(t, r.speaker)
 	heard := 0
 	for {
 		ev, err := li.Next(cliTestCtx(t))
@@ -247,16 +143,7 @@ func TestRunProcessorSpeechTranscriptForAnEnglishRoom(t *testing.T) {
 	if heard == 0 {
 		t.Error("the listener heard nothing of the speaker")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("runProcessor: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("runProcessor did not stop")
-	}
-	if out := stderr.String(); !strings.Contains(out, "transcript yes") || !strings.Contains(out, ", transcript)") {
+	if out := r.stop(); !strings.Contains(out, "transcript yes") || !strings.Contains(out, ", transcript)") {
 		t.Errorf("the log does not say it transcribes:\n%s", out)
 	}
 }
