@@ -128,13 +128,19 @@ func (c *conn) refreshRequired(reason string, born time.Time) {
 	}
 	role := c.role
 	c.mu.Unlock()
+	c.sendRefreshRequired(role, reason, c.refreshBy(born))
+}
+
+// sendRefreshRequired asks the client to move to a new connection by refreshBy
+// (Unix milliseconds).
+func (c *conn) sendRefreshRequired(role, reason string, refreshBy int64) {
 	m := &protocol.ConnectionRefreshRequired{
 		Header:       protocol.H(protocol.TypeConnectionRefreshRequired, c.clock.Now()),
 		SessionID:    c.sessionID(),
 		Role:         role,
 		ConnectionID: c.id,
 		Reason:       reason,
-		RefreshBy:    c.refreshBy(born),
+		RefreshBy:    refreshBy,
 	}
 	m.TargetLanguage = c.targetLanguage()
 	c.send(m)
@@ -168,16 +174,7 @@ func (c *conn) shutdownNotice(grace time.Duration) {
 	c.mu.Lock()
 	role := c.role
 	c.mu.Unlock()
-	m := &protocol.ConnectionRefreshRequired{
-		Header:       protocol.H(protocol.TypeConnectionRefreshRequired, c.clock.Now()),
-		SessionID:    c.sessionID(),
-		Role:         role,
-		ConnectionID: c.id,
-		Reason:       protocol.RefreshServerShutdown,
-		RefreshBy:    c.clock.Now().Add(grace).UnixMilli(),
-	}
-	m.TargetLanguage = c.targetLanguage()
-	c.send(m)
+	c.sendRefreshRequired(role, protocol.RefreshServerShutdown, c.clock.Now().Add(grace).UnixMilli())
 }
 
 // refreshInPlace restarts the connection's age: warning and maximum count
