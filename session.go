@@ -90,9 +90,12 @@ type Session struct {
 	Deleted bool `json:"deleted,omitempty"`
 }
 
-// DefaultPacketMs is the packet duration of a session that chose none.
-// Provisional: to be settled by measurements (docs/benchmarks.md).
-const DefaultPacketMs = 60
+// DefaultPacketMs is the packet duration of a session that chose none: 40 ms
+// keeps the web apps' mouth-to-ear delay within 150 ms in low-delay mode
+// and costs a listener about half the server CPU of 20 ms packets; 60 ms
+// saves a third more CPU for 40-50 ms more delay (docs/benchmarks.md,
+// "Opus: what a listener costs").
+const DefaultPacketMs = 40
 
 // PacketDuration is the session's packet duration in milliseconds.
 func (s *Session) PacketDuration() int {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/internal/opus"
 )
 
@@ -23,7 +24,7 @@ func TestBrowserOpus(t *testing.T) {
 	n := startNode(t, "127.0.0.1:0", t.TempDir(), nil)
 	sp, id := speaker(t, b, n, "en")
 	s := sp.waitStats("Opus encoding", 10*time.Second, func(s stats) bool { return s.str("codec") != "" })
-	if s.str("codec") != "opus" || s.str("encoder") != "webcodecs" || s.num("packetMs") != 60 {
+	if s.str("codec") != "opus" || s.str("encoder") != "webcodecs" || s.num("packetMs") != pentecost.DefaultPacketMs {
 		t.Fatalf("speaker: codec %q, encoder %q, packetMs %v: Chromium's AudioEncoder should make the session Opus", s.str("codec"), s.str("encoder"), s["packetMs"])
 	}
 

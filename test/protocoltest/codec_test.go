@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pentecost/pentecost"
 	"github.com/pentecost/pentecost/internal/opus"
 	"github.com/pentecost/pentecost/server"
 )
@@ -18,18 +19,18 @@ func noTranscode(c *server.Config) { c.Transcode = false }
 func TestPacketMsOnCreate(t *testing.T) {
 	t.Parallel()
 	n := start(t, nil)
-	sp := dial(t, n, q("action", "createSession", "sourceLanguage", "en", "audioFormat", "opus", "packetMs", "40", "token", n.Token("alice")))
+	sp := dial(t, n, q("action", "createSession", "sourceLanguage", "en", "audioFormat", "opus", "packetMs", "20", "token", n.Token("alice")))
 	ev := expect(t, sp, "sessionCreated")
-	if ev.Int("packetMs") != 40 || ev.Int("sampleRate") != 16000 || !ev.Has("transcoding") || ev.Bool("transcoding") != opus.Available {
+	if ev.Int("packetMs") != 20 || ev.Int("sampleRate") != 16000 || !ev.Has("transcoding") || ev.Bool("transcoding") != opus.Available {
 		t.Fatalf("sessionCreated %s", ev.Raw)
 	}
 	id := ev.String("sessionId")
-	if r := httpDo(t, n, "GET", "/sessions/"+id, "", nil); r.ev().Int("packetMs") != 40 {
+	if r := httpDo(t, n, "GET", "/sessions/"+id, "", nil); r.ev().Int("packetMs") != 20 {
 		t.Fatalf("view %s", r.Body)
 	}
 	// The default, and every refusal: query, message and HTTP alike.
 	_, def := speaker(t, n, "bob")
-	if r := httpDo(t, n, "GET", "/sessions/"+def, "", nil); r.ev().Int("packetMs") != 60 {
+	if r := httpDo(t, n, "GET", "/sessions/"+def, "", nil); r.ev().Int("packetMs") != pentecost.DefaultPacketMs {
 		t.Fatalf("default packetMs: %s", r.Body)
 	}
 	for _, v := range []string{"30", "0", "20ms", "-20"} {
@@ -82,7 +83,7 @@ func TestListenerCodecChoice(t *testing.T) {
 			ev   map[string]any
 			want string
 		}{{plain.JSON, "pcm16"}, {asked.JSON, wantAsked}} {
-			if c.ev["codec"] != c.want || c.ev["audioFormat"] != c.want || c.ev["sampleRate"] != 16000.0 || c.ev["packetMs"] != 60.0 || c.ev["transcoding"] != converts {
+			if c.ev["codec"] != c.want || c.ev["audioFormat"] != c.want || c.ev["sampleRate"] != 16000.0 || c.ev["packetMs"] != float64(pentecost.DefaultPacketMs) || c.ev["transcoding"] != converts {
 				t.Fatalf("transcode %v: sessionJoined %v, want codec %s", transcode, c.ev, c.want)
 			}
 		}

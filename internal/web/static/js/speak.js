@@ -433,9 +433,9 @@ async function begin(q) {
   S.micTesting = false;
   renderMicTest();
   // A new session carries Opus when this browser can encode it (the
-  // server's default packet duration, 60 ms); the server encodes PCM16
-  // for Opus listeners otherwise.
-  if (q.action === 'createSession' && (await opusConfig(60))) q = { ...q, audioFormat: 'opus' };
+  // server's default packet duration, 40 ms unless the operator chose
+  // another); the server encodes PCM16 for Opus listeners otherwise.
+  if (q.action === 'createSession' && (await opusConfig(40))) q = { ...q, audioFormat: 'opus' };
   intent = q;
   wanted = true;
   ended = false;
@@ -494,7 +494,7 @@ function joined(m) {
   intent = { sessionId: m.sessionId }; // from now on, reconnects attach
   if (m.broadcastState) broadcast = m.broadcastState;
   S.codec = m.codec || m.audioFormat || 'pcm16';
-  S.packetMs = m.packetMs || 60;
+  S.packetMs = m.packetMs || 40;
   if (S.codec === 'opus') setupEncoder(m.sessionId, S.packetMs);
   renderShare();
   beat.start();
