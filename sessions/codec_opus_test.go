@@ -16,7 +16,7 @@ import (
 func TestEncodeOnceAcrossNodes(t *testing.T) {
 	w := newWorld(t, nil)
 	a, b := w.node(), w.node()
-	rec := a.create("alice") // pcm16, 60 ms packets
+	rec := a.createFormat("alice", "pcm16", 60)
 	onB, _ := b.listenCodec(rec.ID, "es", "opus")
 	pcmB, _ := b.listenCodec(rec.ID, "fr", "")
 	sp, _ := a.speak(rec.ID, "alice", false)

@@ -7,13 +7,15 @@ import (
 	"testing"
 
 	"github.com/pentecost/pentecost/internal/opus"
+	"github.com/pentecost/pentecost/server"
 )
 
 // A pcm16 speaker on node A, Opus listeners on B and C: A encodes, the
 // packets reach both through Redis with the same numbers, and the numbering
-// continues when the speaker moves to node B.
+// continues when the speaker moves to node B. The nodes make 60 ms packets
+// (--packet-ms 60), three of the speaker's 20 ms chunks each.
 func TestOpusAcrossNodes(t *testing.T) {
-	c := newCluster(t, nil)
+	c := newCluster(t, func(cfg *server.Config) { cfg.PacketMs = 60 })
 	a, b, cc := c.node(), c.node(), c.node()
 	sp, id := speaker(t, a, "alice")
 	lb := dial(t, b, q("sessionId", id, "targetLanguage", "es", "codec", "opus"))
