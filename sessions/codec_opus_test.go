@@ -105,3 +105,23 @@ func TestEncodeForOtherNodesOnly(t *testing.T) {
 		t.Fatalf("first packet on B has sequence %d", m.audio.Sequence)
 	}
 }
+
+// A speaker attaching to a node that has heard of no listener (a fresh
+// node, or its own after a restart) still encodes for the Opus listeners
+// that joined elsewhere before it came.
+func TestEncodeForListenersWhoJoinedBeforeTheSpeaker(t *testing.T) {
+	w := newWorld(t, nil)
+	a, b, c := w.node(), w.node(), w.node()
+	rec := a.create("alice")
+	onB, _ := b.listenCodec(rec.ID, "es", "opus")
+	sp, _ := c.speak(rec.ID, "alice", false)
+	for i := 0; i < 6; i++ {
+		sp.Audio(make([]byte, 640*2)) // 40 ms each: one packet
+	}
+	if m := onB.audio(); m.audio.Sequence != 0 {
+		t.Fatalf("first packet on B has sequence %d", m.audio.Sequence)
+	}
+	if c.obs.count("transcoded:encode") == 0 {
+		t.Fatal("the speaker's node encoded nothing")
+	}
+}

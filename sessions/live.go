@@ -458,8 +458,20 @@ func (l *liveSession) periodicStatus() {
 	if l.ended {
 		return
 	}
+	if len(l.speakers) > 0 {
+		// Also catches a presence event lost in a bus outage.
+		l.noteRemoteListenersLocked()
+	}
 	l.pushStatusLocked(protocol.StatusPeriodic)
 	l.statusTimer = l.s.clock.AfterFunc(l.s.cfg.StatusInterval, l.periodicStatus)
+}
+
+// noteRemoteListenersLocked records whether other nodes have listeners, who
+// may take Opus encoded here (codec.go), and returns the session's count.
+func (l *liveSession) noteRemoteListenersLocked() int {
+	count, _ := l.counts()
+	l.remoteListeners.Store(count > l.room.Count())
+	return count
 }
 
 // listenersChanged pushes a status to the speaker when a language appears, or
@@ -469,13 +481,12 @@ func (l *liveSession) periodicStatus() {
 func (l *liveSession) listenersChanged(newLang bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.ended {
+	// Only a node with a speaker pushes statuses and encodes for others:
+	// elsewhere the counts (a Redis round trip in a cluster) are not needed.
+	if l.ended || len(l.speakers) == 0 {
 		return
 	}
-	count, _ := l.counts()
-	// Whether other nodes have listeners, who may take Opus encoded here
-	// (codec.go).
-	l.remoteListeners.Store(count > l.room.Count())
+	count := l.noteRemoteListenersLocked()
 	if newLang {
 		l.pushStatusLocked(protocol.StatusNewLanguage)
 		return

@@ -289,6 +289,10 @@ func TestReassertRestoresASpeakerTakenForGone(t *testing.T) {
 	rec := a.create("alice")
 	sp, _ := a.speak(rec.ID, "alice", false)
 	_, lb, _ := b.listen(rec.ID, "es")
+	// Audio reaches B after the news of the attach (one queue, in order):
+	// B's grace below is then not cancelled by that news arriving late.
+	sp.Audio([]byte("on air"))
+	lb.audio()
 	a.presence.Stop()
 	b.Sweep(ctx)
 	lb.expect(protocol.TypeSpeakerDisconnected)
@@ -301,6 +305,12 @@ func TestReassertRestoresASpeakerTakenForGone(t *testing.T) {
 	if a.obs.count("reasserted:speaker") != 1 {
 		t.Fatalf("observed %v", a.obs.counts)
 	}
+	// The node that started the grace hears of it too: its view says the
+	// speaker is on air again.
+	eventually(t, "node B sees the speaker back", func() bool {
+		v, err := b.Get(ctx, rec.ID)
+		return err == nil && v.SpeakerConnected
+	})
 	w.clock.Advance(2 * time.Minute)
 	sp.Audio([]byte("still on air"))
 	if m := lb.audio(); string(m.chunk) != "still on air" {

@@ -143,6 +143,9 @@ func (l *liveSession) reassertRecord(ctx context.Context) error {
 		return nil
 	}
 	l.setRecordLocked(updated)
+	// The node that took the speaker for gone keeps a grace running in its
+	// own copy of the record: tell it, as an attach would.
+	s.emit(l.id, evSpeaker, speakerEvent{Epoch: updated.SpeakerEpoch})
 	l.toListenersLocked(&protocol.SpeakerPresence{
 		Header: protocol.H(protocol.TypeSpeakerReconnected, s.clock.Now()), SessionID: l.id,
 	})

@@ -53,6 +53,11 @@ func (s *Service) AttachSpeaker(ctx context.Context, c Conn, id, owner string, r
 			l.room.RaiseSeq(hub.ConvertedStream(protocol.CodecOpus, ""), next)
 		}
 	}
+	// Listeners already on other nodes may want the Opus this node encodes:
+	// no presence event will say so, they joined before.
+	l.mu.Lock()
+	l.noteRemoteListenersLocked()
+	l.mu.Unlock()
 	l.updateAudioSubscription()
 	return sp, rec, nil
 }
