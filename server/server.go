@@ -20,6 +20,7 @@ import (
 	"github.com/pentecost/pentecost/internal/links"
 	"github.com/pentecost/pentecost/internal/metrics"
 	"github.com/pentecost/pentecost/internal/ws"
+	"github.com/pentecost/pentecost/protocol"
 	"github.com/pentecost/pentecost/sessionid"
 	"github.com/pentecost/pentecost/sessions"
 )
@@ -69,10 +70,8 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	if err := checkTLS(cfg); err != nil {
 		return nil, err
 	}
-	switch cfg.PacketMs {
-	case 0, 20, 40, 60:
-	default:
-		return nil, fmt.Errorf("--packet-ms %d: want 20, 40 or 60", cfg.PacketMs)
+	if _, err := protocol.CheckPacketMs(cfg.PacketMs); err != nil {
+		return nil, fmt.Errorf("--packet-ms %d: %w", cfg.PacketMs, err)
 	}
 	node := sessions.NewNodeID()
 	s := &Server{cfg: cfg, log: o.Logger.With("node", node), clock: o.Clock, node: node}

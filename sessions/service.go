@@ -253,6 +253,9 @@ func (s *Service) heldElsewhere(ctx context.Context, rec *pentecost.Session) (bo
 // BeginShutdown marks the node as draining (see shuttingDown).
 func (s *Service) BeginShutdown() { s.shuttingDown.Store(true) }
 
+// ShuttingDown reports whether the node has begun to drain.
+func (s *Service) ShuttingDown() bool { return s.shuttingDown.Load() }
+
 // Close stops background work and saves each live session's sequence
 // number in its record, where the next node to number the session's audio
 // finds it. It does not end sessions: they stay persisted for the next

@@ -274,6 +274,13 @@ func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	// A draining node takes no new clients: a load balancer that checks
+	// this sends them to another node while this one's are moved.
+	if a.Sessions.ShuttingDown() {
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "message": "shutting down"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	err := a.Sessions.Ping(ctx)

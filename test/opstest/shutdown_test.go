@@ -96,6 +96,10 @@ func TestDrainAnswers503(t *testing.T) {
 	if !errors.As(err, &se) || se.Status != http.StatusServiceUnavailable || se.Details["retryAfter"] != float64(5) {
 		t.Fatalf("a connection during the drain got %v, want HTTP 503 with Retry-After: 5", err)
 	}
+	// And the health check a load balancer reads says so.
+	if status, _, body := httpDo(t, "GET", n.URL+"/readyz", "", ""); status != http.StatusServiceUnavailable || body["message"] != "shutting down" {
+		t.Fatalf("GET /readyz during the drain: %d %v", status, body)
+	}
 	select {
 	case <-done:
 	case <-time.After(wait + 3*time.Second):

@@ -81,7 +81,5 @@ export function screenWake(onChange = () => {}) {
       if (wanted) take();
       else if (sentinel) sentinel.release().catch(() => {});
     },
-    get wanted() { return wanted; },
-    get active() { return !!sentinel; },
   };
 }

@@ -10,9 +10,10 @@ import { createDecoder, canDecode, PCM_RATE } from './player/decode.js';
 import { mediaSession, playbackState, clearMediaSession, screenWake, wakeLockSupported } from './background.js';
 import { Voice } from './voice.js';
 
-// The codec to ask for: Opus (about 30 kbit/s instead of 262) when this
-// browser can decode it, WebCodecs or WASM; docs/webapps.md.
-const WANT_CODEC = canDecode('opus') ? 'opus' : 'pcm16';
+// The codec to ask for: Opus (about 26 kbit/s instead of 264) when this
+// browser can decode it, WebCodecs or WASM; docs/webapps.md. pcm16 from
+// the first Opus decoder that cannot run (the WASM decoder did not load).
+let wantCodec = canDecode('opus') ? 'opus' : 'pcm16';
 
 const LANG_KEY = 'pentecost.listenLanguage';
 const LOW_DELAY_KEY = 'pentecost.lowDelay';
@@ -80,6 +81,8 @@ const S = stats({
   voiceDropped: 0, // captions skipped to stay near live
   codec: '', // what the server sends: sessionJoined's codec
   decoder: '', // how it is decoded: 'pcm16', 'webcodecs' or 'wasm'
+  decoderError: '', // why Opus could not be decoded here (then pcm16 is asked for)
+  wakeLock: false, // the screen wake lock is held
   bytesReceived: 0, // audio bytes received (payloads, headers included)
 });
 
@@ -222,7 +225,7 @@ function startAudio() {
   ctx.onstatechange = () => {
     S.audioContextState = ctx.state;
     // iOS leaves a context "interrupted" after a call or the lock screen.
-    if (ctx.state !== 'running' && wanted && !userPaused && document.visibilityState === 'visible') player.resume();
+    if (ctx.state !== 'running' && wanted && !serverPaused() && document.visibilityState === 'visible') player.resume();
   };
   S.audioContextState = ctx.state;
   applyVolume();
@@ -284,7 +287,7 @@ function onAudio(buf) {
     // stream, with its own numbering.
     lastSeq = null;
     gap = true;
-    if (decoder) decoder.reset();
+    if (decoder) newDecoder(audioFormat);
   }
   if (lastSeq !== null) {
     const d = (seq - lastSeq) | 0; // int32 difference survives wrap-around
@@ -336,11 +339,36 @@ function setUntranslated(u) {
   render();
 }
 
+// setCodec switches to the codec a connection receives: the one asked for,
+// or what the server can send (a server without Opus relays the session's
+// own).
+function setCodec(ws, codec) {
+  audioFormat = codec;
+  S.codec = codec;
+  if (!canDecode(codec)) {
+    fatal = 'error';
+    fatalDetail = i18n.t('lFormat', { format: codec });
+    ws.close(1000);
+    return;
+  }
+  newDecoder(codec);
+  S.decoder = decoder ? decoder.kind : '';
+}
+
 function newDecoder(format) {
   if (decoder) decoder.close();
   decoder = createDecoder(format, (samples, rate, meta) => {
     if (player && !userPaused) player.push(samples, rate, meta);
-  });
+  }, opusFailed);
+}
+
+// opusFailed: no Opus decoder can run here after all. Rather than stay
+// silent, reconnect asking for pcm16 (more bandwidth, but it plays).
+function opusFailed(e) {
+  S.decoderError = String((e && e.message) || e);
+  if (wantCodec === 'pcm16') return;
+  wantCodec = 'pcm16';
+  if (active) active.ws.close(1000, 'codec');
 }
 
 // ---- Captions ----
@@ -429,8 +457,14 @@ function applyMode() {
   else if (was === 'voice') voice.disable();
   if ((was === 'text') !== (mode === 'text')) {
     // Captions only: the server stops sending audio to this listener.
-    if (mode === 'text' && player) player.flush();
-    if (mode !== 'text') fadeNext = true;
+    if (mode === 'text' && player) {
+      player.flush();
+      player.pause(); // nothing to play: let the phone's audio rest
+    }
+    if (mode !== 'text') {
+      fadeNext = true;
+      if (player && wanted && !userPaused) player.resume();
+    }
     syncServerPlayback();
   }
   applyVolume();
@@ -473,7 +507,7 @@ el.keepAwakeField.hidden = !wakeLockSupported();
 el.keepAwake.addEventListener('change', () => wake.set(el.keepAwake.checked && wanted));
 
 document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible' && player && wanted && !userPaused) player.resume();
+  if (document.visibilityState === 'visible' && player && wanted && !serverPaused()) player.resume();
 });
 
 // ---- Media Session: the lock screen's title and buttons ----
@@ -573,7 +607,7 @@ function start(id, lang) {
 function connect() {
   clearTimeout(reconnectTimer);
   reconnectTimer = 0;
-  const ws = new WebSocket(wsURL({ sessionId: S.sessionId, targetLanguage: S.targetLanguage, codec: WANT_CODEC }));
+  const ws = new WebSocket(wsURL({ sessionId: S.sessionId, targetLanguage: S.targetLanguage, codec: wantCodec }));
   ws.binaryType = 'arraybuffer';
   active = { ws, id: '', joined: false };
   wire(ws);
@@ -610,18 +644,7 @@ function onMessage(ws, m) {
       if (speakerConnected) speakerSeen = true;
       setUntranslated(m.translated === false && S.targetLanguage !== S.sourceLanguage);
       setService(m);
-      // The codec this connection receives: the one asked for, or what the
-      // server can send (a server without Opus relays the session's own).
-      audioFormat = m.codec || m.audioFormat || 'pcm16';
-      S.codec = audioFormat;
-      if (!canDecode(audioFormat)) {
-        fatal = 'error';
-        fatalDetail = i18n.t('lFormat', { format: audioFormat });
-        ws.close(1000);
-      } else {
-        newDecoder(audioFormat);
-        S.decoder = decoder ? decoder.kind : '';
-      }
+      setCodec(ws, m.codec || m.audioFormat || 'pcm16');
       // The server does not remember a pause across connections.
       if (serverPaused()) sendJSON(ws, { action: 'pausePlayback' });
       // A new stream position: sequence numbers may start over after a
@@ -769,17 +792,16 @@ function startRefresh() {
   if (pending || !active || !active.joined) return;
   const ws = new WebSocket(wsURL({
     action: 'refreshConnection', sessionId: S.sessionId, role: 'listener',
-    targetLanguage: S.targetLanguage, previousConnectionId: active.id, codec: WANT_CODEC,
+    targetLanguage: S.targetLanguage, previousConnectionId: active.id, codec: wantCodec,
   }));
   ws.binaryType = 'arraybuffer';
   pending = { ws };
   wire(ws);
   clearTimeout(refreshTimer);
+  // A refresh that has not completed in 10 s is given up: closing it lets
+  // onClose clean up, and reconnect if the old connection is gone too.
   refreshTimer = setTimeout(() => {
-    if (pending && pending.ws === ws) {
-      pending = null;
-      ws.close(1000);
-    }
+    if (pending && pending.ws === ws) ws.close(1000);
   }, 10000);
 }
 
@@ -788,6 +810,9 @@ function finishRefresh(m) {
   const old = active;
   active = { ws: pending.ws, id: m.connectionId, joined: true };
   pending = null;
+  // The new connection may be served by another node, built with or without
+  // Opus: it says which codec it sends.
+  if (m.codec && m.codec !== audioFormat) setCodec(active.ws, m.codec);
   S.connectionId = m.connectionId;
   S.refreshes++;
   if (serverPaused()) sendJSON(active.ws, { action: 'pausePlayback' });

@@ -4,6 +4,7 @@
 import * as i18n from './i18n.js';
 import { encodeQR, qrSVG } from './qr.js';
 import { opusConfig, OpusEncoderStage } from './encode.js';
+import { screenWake } from './background.js';
 import {
   $, checkSessionId, normalizeSessionId, wsURL, backoff, stats, fetchLanguages, fillLanguages,
   browserLanguage, languageName, decodeJWT, heartbeat, sendJSON, showOnly, levelOf, contextToWall,
@@ -85,7 +86,8 @@ let reconnectTimer = 0;
 const beat = heartbeat(() => active);
 let refreshTimer = 0;
 let broadcast = { isPaused: false, isMuted: false };
-let wakeLock = null;
+// Keeps a phone's screen (and so its microphone) awake while broadcasting.
+const wake = screenWake();
 let lastLevelAria = 0;
 
 i18n.initLanguage();
@@ -451,7 +453,7 @@ async function begin(q) {
   renderListeners();
   showOnly(sections, el.live);
   open(q);
-  keepAwake();
+  wake.set(true);
   render();
 }
 
@@ -629,11 +631,10 @@ function startRefresh() {
   pending = { ws };
   wire(ws);
   clearTimeout(refreshTimer);
+  // A refresh that has not completed in 10 s is given up: closing it lets
+  // onClose clean up, and reconnect if the old connection is gone too.
   refreshTimer = setTimeout(() => {
-    if (pending && pending.ws === ws) {
-      pending = null;
-      ws.close(1000);
-    }
+    if (pending && pending.ws === ws) ws.close(1000);
   }, 10000);
 }
 
@@ -662,7 +663,7 @@ function fail() {
   wanted = false;
   stopTimers();
   stopCapture();
-  releaseWake();
+  wake.set(false);
   for (const c of [active, pending]) if (c) c.ws.close(1000);
   active = null;
   pending = null;
@@ -673,7 +674,7 @@ function finish() {
   wanted = false;
   stopTimers();
   stopCapture();
-  releaseWake();
+  wake.set(false);
   storage()?.removeItem(SESSION_KEY);
   S.state = 'ended';
   showOnly(sections, el.ended);
@@ -730,21 +731,6 @@ el.copy.addEventListener('click', async () => {
 });
 
 el.link.addEventListener('focus', () => el.link.select());
-
-// Keep a phone's screen (and so its microphone) awake while broadcasting.
-async function keepAwake() {
-  if (!navigator.wakeLock || document.visibilityState !== 'visible') return;
-  try { wakeLock = await navigator.wakeLock.request('screen'); } catch { wakeLock = null; }
-}
-
-function releaseWake() {
-  if (wakeLock) wakeLock.release().catch(() => {});
-  wakeLock = null;
-}
-
-document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible' && wanted && !wakeLock) keepAwake();
-});
 
 window.addEventListener('online', () => {
   if (wanted && !active && reconnectTimer) open(intent);

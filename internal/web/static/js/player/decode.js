@@ -1,7 +1,7 @@
 // The decode stage of the listener's player: wire payloads in, Float32
 // samples out, before the jitter buffer. One decoder per stream codec (the
-// codec sessionJoined names). A decoder is
-//   { kind, decode(payload: ArrayBuffer, offset: number, meta), reset(), close() }
+// codec sessionJoined names; a new stream gets a new decoder). A decoder is
+//   { kind, decode(payload: ArrayBuffer, offset: number, meta), close() }
 // and hands its output to the onSamples(samples, rate, meta) callback it was
 // made with, synchronously or later (WebCodecs' AudioDecoder and the WASM
 // decoder answer asynchronously), in the order of the payloads. meta
@@ -32,8 +32,6 @@ class PCM16Decoder {
     for (let i = 0; i < n; i++) f[i] = dv.getInt16(2 * i, true) / 32768;
     this.onSamples(f, PCM_RATE, meta);
   }
-
-  reset() {}
 
   close() {}
 }
@@ -101,17 +99,6 @@ class WebCodecsOpusDecoder {
     }
   }
 
-  reset() {
-    if (this.failed) return;
-    try {
-      this.dec.reset();
-      this.dec.configure({ codec: 'opus', sampleRate: 48000, numberOfChannels: 1 });
-    } catch (e) {
-      this.fail(e);
-    }
-    this.metas = [];
-  }
-
   close() {
     try { this.dec.close(); } catch { /* already closed */ }
   }
@@ -123,6 +110,8 @@ let wasmScript = null;
 
 function loadWasm() {
   if (!wasmScript) {
+    // A failed load (a fetch lost on a crowded Wi-Fi) is not kept: the next
+    // decoder tries again.
     wasmScript = new Promise((resolve, reject) => {
       if (window['opus-decoder']) {
         resolve(window['opus-decoder']);
@@ -133,6 +122,9 @@ function loadWasm() {
       s.onload = () => (window['opus-decoder'] ? resolve(window['opus-decoder']) : reject(new Error('opus-decoder did not load')));
       s.onerror = () => reject(new Error('opus-decoder could not be fetched'));
       document.head.appendChild(s);
+    }).catch((e) => {
+      wasmScript = null;
+      throw e;
     });
   }
   return wasmScript;
@@ -140,9 +132,9 @@ function loadWasm() {
 
 // WASM: libopus compiled to WebAssembly, decoding on the main thread
 // straight to 16 kHz mono. Packets that arrive while it loads wait (a
-// second's worth at most).
+// second's worth at most). If it cannot load, onFail(error) says so.
 class WasmOpusDecoder {
-  constructor(onSamples) {
+  constructor(onSamples, onFail) {
     this.kind = 'wasm';
     this.onSamples = onSamples;
     this.waiting = [];
@@ -163,7 +155,8 @@ class WasmOpusDecoder {
         this.waiting = [];
       })
       .catch((e) => {
-        this.error = String(e && e.message ? e.message : e);
+        this.waiting = [];
+        if (!this.closed) onFail(e);
       });
   }
 
@@ -180,11 +173,6 @@ class WasmOpusDecoder {
     else if (this.waiting.length < 50) this.waiting.push([packet, meta]);
   }
 
-  reset() {
-    this.waiting = [];
-    if (this.dec) this.dec.reset();
-  }
-
   close() {
     this.closed = true;
     if (this.dec) this.dec.free();
@@ -193,10 +181,11 @@ class WasmOpusDecoder {
 }
 
 // OpusDecoder picks WebCodecs, and falls back to WASM for good if WebCodecs
-// fails.
+// fails; onFail(error) reports that the WASM decoder could not load either.
 class OpusDecoder {
-  constructor(onSamples) {
+  constructor(onSamples, onFail) {
     this.onSamples = onSamples;
+    this.onFail = onFail;
     this.impl = null;
     if (opusPath() === 'webcodecs') {
       try {
@@ -205,27 +194,25 @@ class OpusDecoder {
         this.impl = null;
       }
     }
-    if (!this.impl) this.impl = new WasmOpusDecoder(onSamples);
+    if (!this.impl) this.impl = new WasmOpusDecoder(onSamples, onFail);
   }
 
   get kind() { return this.impl.kind; }
 
   fallBack() {
     const old = this.impl;
-    this.impl = new WasmOpusDecoder(this.onSamples);
+    this.impl = new WasmOpusDecoder(this.onSamples, this.onFail);
     old.close();
   }
 
   decode(payload, offset, meta) { this.impl.decode(payload, offset, meta); }
-
-  reset() { this.impl.reset(); }
 
   close() { this.impl.close(); }
 }
 
 const DECODERS = {
   pcm16: (onSamples) => new PCM16Decoder(onSamples),
-  opus: (onSamples) => new OpusDecoder(onSamples),
+  opus: (onSamples, onFail) => new OpusDecoder(onSamples, onFail),
 };
 
 /** canDecode reports whether this browser can play a stream codec. */
@@ -235,9 +222,13 @@ export function canDecode(codec) {
   return Object.hasOwn(DECODERS, c);
 }
 
-/** createDecoder returns a decoder for codec, or null when there is none. */
-export function createDecoder(codec, onSamples) {
+/**
+ * createDecoder returns a decoder for codec, or null when there is none.
+ * onFail(error) is called if the decoder stops for good (Opus: neither
+ * WebCodecs nor the WASM decoder could run).
+ */
+export function createDecoder(codec, onSamples, onFail = () => {}) {
   const c = codec || 'pcm16';
   if (!canDecode(c)) return null;
-  return DECODERS[c](onSamples);
+  return DECODERS[c](onSamples, onFail);
 }

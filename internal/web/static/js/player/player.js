@@ -60,14 +60,13 @@ export class Player {
     } else {
       this.gain.connect(ctx.destination);
     }
-    this.stats = {};
     this.early = [];
     this.node = null;
     this.sched = null;
     this.lowDelay = !!o.lowDelay;
     const onTap = o.taps && o.onTap ? (t) => o.onTap(this.contextToWall(t)) : null;
     if (this.kind === 'worklet') {
-      this.ready = ctx.audioWorklet.addModule('/static/worklets/playback.js').then(() => {
+      ctx.audioWorklet.addModule('/static/worklets/playback.js').then(() => {
         const node = new AudioWorkletNode(ctx, 'pentecost-playback', {
           numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1],
           processorOptions: { lowDelay: this.lowDelay, taps: !!o.taps },
@@ -86,7 +85,6 @@ export class Player {
       this.jb = new JitterBuffer(ctx.sampleRate, { lowDelay: this.lowDelay, quantumMs: BLOCK_MS + 10, taps: !!o.taps });
       this.sched = new ScheduledOutput(ctx, this.gain, this.jb, { lowDelay: this.lowDelay, onTap });
       this.statsTimer = setInterval(() => this.report(this.jb.takeStats()), 100);
-      this.ready = Promise.resolve();
     }
     this.resume();
   }
@@ -98,7 +96,6 @@ export class Player {
     // What this device adds: the buffer (its mean over the last period), the
     // scheduling lead, and the audio output's own latency.
     s.delayMs = Math.round((s.meanBufferedMs || s.bufferedMs) + s.outputMs);
-    this.stats = s;
     if (this.o.onStats) this.o.onStats(s);
   }
 
@@ -158,9 +155,14 @@ export class Player {
     }
   }
 
-  /** pause stops the <audio> element (the listener pressed Stop). */
+  /**
+   * pause stops the sound (the listener pressed Stop, or left): the <audio>
+   * element, and the audio context, so that neither the worklet nor the
+   * scheduled path keeps working on a phone that plays nothing.
+   */
   pause() {
     if (this.viaElement) this.audio.pause();
+    if (this.ctx.state === 'running') this.ctx.suspend().catch(() => {});
   }
 
   close() {
