@@ -62,7 +62,6 @@ func checkChunk(codec string, chunk []byte) error {
 type converter struct {
 	s        *Service
 	sid      string
-	from     string // the codec the stream arrives in
 	packetMs int
 
 	mu  sync.Mutex
@@ -170,15 +169,19 @@ func otherCodec(c string) string {
 	return protocol.CodecOpus
 }
 
+// convKey names a converted stream: its language ("" for the source) and
+// the codec it arrives in.
+type convKey struct{ lang, from string }
+
 // converterFor returns the converter of stream lang ("" for the source)
 // arriving in codec from.
 func (l *liveSession) converterFor(lang, from string) *converter {
 	l.convMu.Lock()
 	defer l.convMu.Unlock()
-	key := from + "/" + lang
+	key := convKey{lang, from}
 	c := l.conv[key]
 	if c == nil {
-		c = &converter{s: l.s, sid: l.id, from: from, packetMs: l.packetMs}
+		c = &converter{s: l.s, sid: l.id, packetMs: l.packetMs}
 		l.conv[key] = c
 	}
 	return c
@@ -192,11 +195,12 @@ func (l *liveSession) convertSource(src string, seq uint32, at time.Time, chunk 
 	if !l.s.transcodes() {
 		return
 	}
+	// The cheap checks first: on most nodes, for most chunks, nothing is
+	// converted.
 	to := otherCodec(l.format)
-	c := l.converterFor("", l.format)
 	if to == protocol.CodecPCM16 {
 		if l.room.WantsSource(src, to) {
-			if pcm := c.decode(chunk); pcm != nil {
+			if pcm := l.converterFor("", l.format).decode(chunk); pcm != nil {
 				l.room.DeliverConverted(src, to, seq, at, pcm)
 			}
 		}
@@ -205,6 +209,7 @@ func (l *liveSession) convertSource(src string, seq uint32, at time.Time, chunk 
 	if !ingest {
 		return
 	}
+	c := l.converterFor("", l.format)
 	if !l.room.WantsSource(src, to) && !l.remoteListeners.Load() {
 		c.idle()
 		return

@@ -34,7 +34,7 @@ type liveSession struct {
 	// codec it arrives in, and whether other nodes have listeners (who may
 	// want Opus encoded here).
 	convMu          sync.Mutex
-	conv            map[string]*converter
+	conv            map[convKey]*converter
 	remoteListeners atomic.Bool
 
 	mu  sync.Mutex
@@ -105,7 +105,7 @@ func (s *Service) newLiveLocked(rec *pentecost.Session) *liveSession {
 		listeners:        make(map[string]*Listener),
 		format:           rec.AudioFormat,
 		packetMs:         rec.PacketDuration(),
-		conv:             map[string]*converter{},
+		conv:             map[convKey]*converter{},
 		streamID:         s.allocStreamLocked(),
 		assign:           map[string]*Processor{},
 		translatedFrames: map[string]uint32{},
