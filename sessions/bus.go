@@ -46,6 +46,18 @@ type Envelope struct {
 	// the session's audio next continues above it.
 	Numbered bool
 	Seq      uint32
+	// SeqTopic, when set, is the counter a Numbered message raises in place
+	// of Topic's: packets converted on the speaker's node travel on the
+	// audio topic but are numbered apart (codec.go).
+	SeqTopic string
+}
+
+// Counter is the topic whose counter a Numbered e raises.
+func (e Envelope) Counter() string {
+	if e.SeqTopic != "" {
+		return e.SeqTopic
+	}
+	return e.Topic
 }
 
 // Event types on the bus. Every message is [type][origin node: 8 bytes][body].

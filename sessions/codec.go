@@ -253,11 +253,13 @@ func convertedTopic(sid string) string { return sid + ":audio:opus" }
 
 // forwardConverted hands an encoded packet, with its number, to the
 // forwarder (it never waits), for the nodes with listeners of the session.
-// They receive it on the audio topic; the converted topic only keeps the
-// highest number, for whichever node encodes next (a node that received
+// They receive it on the audio topic; its number raises the converted
+// topic's counter, for whichever node encodes next (a node that received
 // the packets has raised its own counter from them already: receive).
 func (l *liveSession) forwardConverted(seq uint32, ingest time.Time, packet []byte) {
 	s := l.s
-	s.fwd.push(Envelope{Topic: audioTopic(l.id), Msg: s.audioMessage(evConverted, seq, ingest, packet)})
-	s.fwd.push(Envelope{Topic: convertedTopic(l.id), Msg: []byte{evConverted}, Numbered: true, Seq: seq})
+	s.fwd.push(Envelope{
+		Topic: audioTopic(l.id), Msg: s.audioMessage(evConverted, seq, ingest, packet),
+		Numbered: true, Seq: seq, SeqTopic: convertedTopic(l.id),
+	})
 }

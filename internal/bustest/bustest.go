@@ -38,6 +38,7 @@ func Run(t *testing.T, newNetwork func(t *testing.T) func(t *testing.T) sessions
 		{"BinaryPayloads", testBinary},
 		{"NextSeqRemembersTheHighestNumber", testNextSeq},
 		{"NextSeqAcrossTheWrap", testNextSeqWrap},
+		{"SeqTopicNumbersApart", testSeqTopic},
 		{"ConcurrentSenders", testConcurrent},
 		{"Ping", testPing},
 	} {
@@ -257,6 +258,24 @@ func testNextSeq(t *testing.T, node func(*testing.T) sessions.Bus) {
 	}
 	if n := next(a, "t:audio"); n != 0 {
 		t.Fatalf("another topic: %d, want 0", n)
+	}
+}
+
+// A message with a SeqTopic is delivered on its Topic and raises the
+// SeqTopic's counter, not the Topic's.
+func testSeqTopic(t *testing.T, node func(*testing.T) sessions.Bus) {
+	a, b := node(t), node(t)
+	onB, _ := subscribe(t, b, "s:audio")
+	m := numbered("s:audio", 7)
+	m.SeqTopic = "s:audio:opus"
+	send(t, a, numbered("s:audio", 2), m)
+	if got := texts(onB.await(t, 2)); !same(got, []string{"2", "7"}) {
+		t.Fatalf("received %q, want 2 then 7 on the topic", got)
+	}
+	for topic, want := range map[string]uint32{"s:audio": 3, "s:audio:opus": 8} {
+		if n, err := b.NextSeq(ctx(t), topic); err != nil || n != want {
+			t.Fatalf("NextSeq(%s) = %d, %v; want %d", topic, n, err, want)
+		}
 	}
 }
 

@@ -75,8 +75,8 @@ func (b *Bus) Send(ctx context.Context, msgs []sessions.Envelope) error {
 			return ErrClosed
 		}
 		if m.Numbered {
-			if next, cur := m.Seq+1, b.next[m.Topic]; next > cur || cur-next > 1<<31 {
-				b.next[m.Topic] = next
+			if next, cur := m.Seq+1, b.next[m.Counter()]; next > cur || cur-next > 1<<31 {
+				b.next[m.Counter()] = next
 			}
 		}
 		fns := make([]func([]byte), 0, len(b.subs[m.Topic]))

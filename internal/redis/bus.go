@@ -165,8 +165,8 @@ func (b *Bus) Send(ctx context.Context, msgs []sessions.Envelope) error {
 			continue
 		}
 		n := m.Seq + 1
-		if cur, ok := next[m.Topic]; !ok || n > cur || cur-n > 1<<31 {
-			next[m.Topic] = n
+		if cur, ok := next[m.Counter()]; !ok || n > cur || cur-n > 1<<31 {
+			next[m.Counter()] = n
 		}
 	}
 	for topic, n := range next {
