@@ -162,7 +162,6 @@ func (c *conn) readAuthMessage() (string, error) {
 		switch ev.kind {
 		case evPing:
 			c.q.Pong(ev.data)
-		case evPong:
 		case evClose, evFail:
 			c.closeServer(ev.code, ev.reason)
 			return "", errPeerClosed

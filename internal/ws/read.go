@@ -32,7 +32,6 @@ func (c *conn) readLoop() {
 			c.tooBig(ev.op)
 		case evPing:
 			c.q.Pong(ev.data)
-		case evPong:
 		case evClose, evFail:
 			c.closeServer(ev.code, ev.reason)
 			return
@@ -133,8 +132,7 @@ type evKind int
 const (
 	evMessage evKind = iota // a whole text or binary message in data
 	evTooBig                // a message over its limit, read and discarded
-	evPing                  // data is the ping's payload
-	evPong
+	evPing                  // data is the ping's payload (a pong is not reported: it carries nothing)
 	evClose // the client closed; code and reason are the reply
 	evFail  // a protocol violation; code and reason close the connection
 	evGone  // the socket failed or ended
@@ -268,7 +266,7 @@ func (r *frameReader) controlFrame(h ws.Header) (event, bool) {
 	case ws.OpPing:
 		return event{kind: evPing, data: p}, true
 	case ws.OpPong:
-		return event{kind: evPong}, true
+		return event{}, false
 	}
 	return closeReply(p), true
 }
