@@ -133,9 +133,9 @@ const (
 	evMessage evKind = iota // a whole text or binary message in data
 	evTooBig                // a message over its limit, read and discarded
 	evPing                  // data is the ping's payload (a pong is not reported: it carries nothing)
-	evClose // the client closed; code and reason are the reply
-	evFail  // a protocol violation; code and reason close the connection
-	evGone  // the socket failed or ended
+	evClose                 // the client closed; code and reason are the reply
+	evFail                  // a protocol violation; code and reason close the connection
+	evGone                  // the socket failed or ended
 )
 
 type event struct {
