@@ -37,8 +37,9 @@ type forwarder struct {
 	log *slog.Logger
 	obs Observer
 
-	mu    sync.Mutex
-	queue []Envelope
+	mu       sync.Mutex
+	queue    []Envelope
+	inflight int // envelopes taken and being sent
 	wake  chan struct{}
 	stop  chan struct{}
 	done  chan struct{}
@@ -112,7 +113,22 @@ func (f *forwarder) take() []Envelope {
 	batch := make([]Envelope, n)
 	copy(batch, f.queue)
 	f.queue = append(f.queue[:0], f.queue[n:]...)
+	f.inflight = n
 	return batch
+}
+
+// sent marks the batch taken last as sent or dropped.
+func (f *forwarder) sent() {
+	f.mu.Lock()
+	f.inflight = 0
+	f.mu.Unlock()
+}
+
+// idle reports whether everything pushed so far has been sent or dropped.
+func (f *forwarder) idle() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.queue) == 0 && f.inflight == 0
 }
 
 // drop counts a batch that will not be sent.
@@ -143,9 +159,10 @@ func (f *forwarder) run() {
 			cancel()
 			if err != nil {
 				f.drop(batch)
-				if !f.outage(err) {
-					return
-				}
+			}
+			f.sent()
+			if err != nil && !f.outage(err) {
+				return
 			}
 		}
 	}
@@ -203,6 +220,7 @@ func (f *forwarder) outage(cause error) bool {
 // counted as dropped.
 func (f *forwarder) flush() {
 	batch := f.take()
+	defer f.sent()
 	if f.down.Load() {
 		f.drop(batch)
 		return

@@ -71,6 +71,14 @@ type node struct {
 	limiter  *fakeLimiter
 }
 
+// settle waits until the node has sent everything it handed to the bus, so
+// that another node's none() check is not passed by a message still on its
+// way.
+func (n *node) settle() {
+	n.w.t.Helper()
+	eventually(n.w.t, "the node's bus messages sent", n.BusIdle)
+}
+
 // node starts one more node.
 func (w *world) node() *node {
 	w.t.Helper()

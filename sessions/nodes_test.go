@@ -89,6 +89,7 @@ func TestSpeakerMovesBetweenNodes(t *testing.T) {
 	spc.expect(protocol.TypeConnectionReplaced)
 	spc.awaitClose()
 	sp.Leave()
+	a.settle()
 	li.none(protocol.TypeSpeakerDisconnected)
 	moved.Audio([]byte{3})
 	if m := li.audio(); m.audio.Sequence != 3 {
@@ -289,10 +290,9 @@ func TestReassertRestoresASpeakerTakenForGone(t *testing.T) {
 	rec := a.create("alice")
 	sp, _ := a.speak(rec.ID, "alice", false)
 	_, lb, _ := b.listen(rec.ID, "es")
-	// Audio reaches B after the news of the attach (one queue, in order):
-	// B's grace below is then not cancelled by that news arriving late.
-	sp.Audio([]byte("on air"))
-	lb.audio()
+	// The news of the attach has reached B: B's grace below is then not
+	// cancelled by that news arriving late.
+	a.settle()
 	a.presence.Stop()
 	b.Sweep(ctx)
 	lb.expect(protocol.TypeSpeakerDisconnected)
@@ -316,7 +316,11 @@ func TestReassertRestoresASpeakerTakenForGone(t *testing.T) {
 	if m := lb.audio(); string(m.chunk) != "still on air" {
 		t.Fatalf("%q", m.chunk)
 	}
+	b.Sweep(ctx) // a grace B still held would be found expired here
 	lb.none(protocol.TypeSessionEnded)
+	if got := w.record(rec.ID); got.Ended() {
+		t.Fatalf("the session ended: %+v", got)
+	}
 	// A node whose own heartbeat is down re-asserts no record.
 	w.store.Store.Flush()
 	a.presence.Stop()
