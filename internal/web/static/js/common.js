@@ -217,5 +217,16 @@ export const OPUS_KEY = 'pentecost.opus';
 
 /** opusOverride returns OPUS_KEY's value: '', 'wasm' or 'off'. */
 export function opusOverride() {
-  try { return localStorage.getItem(OPUS_KEY) || ''; } catch { return ''; }
+  return pref(OPUS_KEY);
+}
+
+/** pref reads a setting remembered on this device: '' when there is none,
+ * or when the browser refuses storage (private mode). */
+export function pref(key) {
+  try { return localStorage.getItem(key) || ''; } catch { return ''; }
+}
+
+/** setPref remembers a setting on this device where the browser allows it. */
+export function setPref(key, value) {
+  try { localStorage.setItem(key, String(value)); } catch { /* private mode */ }
 }

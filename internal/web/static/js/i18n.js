@@ -1,6 +1,8 @@
 // UI strings of both apps in English, Spanish, Portuguese and French, and
 // the helpers that apply them. A string may hold {name} placeholders.
 
+import { pref, setPref } from './common.js';
+
 export const UI_LANGUAGES = [
   { code: 'en', name: 'English' },
   { code: 'es', name: 'Español' },
@@ -650,8 +652,7 @@ export function uiLanguageFor(code) {
 
 /** initLanguage picks the UI language: a stored choice, else the browser's. */
 export function initLanguage() {
-  let stored = '';
-  try { stored = localStorage.getItem(STORE_KEY) || ''; } catch { /* private mode */ }
+  const stored = pref(STORE_KEY);
   if (uiLanguageFor(stored)) {
     current = stored;
     explicit = true;
@@ -674,7 +675,7 @@ export function setLanguage(code, byUser = false) {
   if (!byUser && explicit) return; // the user's own choice wins
   if (byUser) {
     explicit = true;
-    try { localStorage.setItem(STORE_KEY, c); } catch { /* private mode */ }
+    setPref(STORE_KEY, c);
   }
   if (c === current) return;
   current = c;

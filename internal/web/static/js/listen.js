@@ -4,6 +4,7 @@ import * as i18n from './i18n.js';
 import {
   $, checkSessionId, normalizeSessionId, wsURL, backoff, stats, fetchLanguages, fetchSession,
   fillLanguages, browserLanguage, languageName, displayName, heartbeat, sendJSON, showOnly, levelOf,
+  pref, setPref,
 } from './common.js';
 import { Player, audioSupported } from './player/player.js';
 import { createDecoder, canDecode, PCM_RATE } from './player/decode.js';
@@ -131,8 +132,7 @@ let audioTranslated = true;
 let captionsServed = false;
 let captionsSeen = false; // a caption arrived for this language (a transcript, say)
 let wantMode = (() => {
-  let m = '';
-  try { m = localStorage.getItem(MODE_KEY) || ''; } catch { /* private mode */ }
+  const m = pref(MODE_KEY);
   return ['audio', 'voice', 'text'].includes(m) ? m : 'audio';
 })();
 let mode = 'audio';
@@ -176,8 +176,7 @@ el.id.addEventListener('input', () => {
 let lookupTimer = 0;
 
 function languageFromBrowser() {
-  let stored = '';
-  try { stored = localStorage.getItem(LANG_KEY) || ''; } catch { /* private mode */ }
+  const stored = pref(LANG_KEY);
   if (stored && languages.some((l) => l.code === stored)) return stored;
   return browserLanguage(languages);
 }
@@ -379,13 +378,12 @@ function captionSize(i) {
   el.captions.dataset.size = String(n);
   el.captionSmaller.disabled = n === 0;
   el.captionLarger.disabled = n === CAPTION_SIZES.length - 1;
-  try { localStorage.setItem(CAPTION_SIZE_KEY, String(n)); } catch { /* private mode */ }
+  setPref(CAPTION_SIZE_KEY, n);
 }
 
 function storedCaptionSize() {
-  let v = null;
-  try { v = localStorage.getItem(CAPTION_SIZE_KEY); } catch { /* private mode */ }
-  const n = v === null ? NaN : Number(v);
+  const v = pref(CAPTION_SIZE_KEY);
+  const n = v === '' ? NaN : Number(v);
   return Number.isInteger(n) && n >= 0 ? n : 1;
 }
 
@@ -482,7 +480,7 @@ for (const r of [el.modeAudio, el.modeVoice, el.modeText]) {
   r.addEventListener('change', () => {
     if (!r.checked) return;
     wantMode = r.value;
-    try { localStorage.setItem(MODE_KEY, wantMode); } catch { /* private mode */ }
+    setPref(MODE_KEY, wantMode);
     // In the gesture: Safari on iOS lets a page speak only after a first
     // utterance the user started.
     if (wantMode === 'voice') voice.enable();
@@ -493,11 +491,9 @@ for (const r of [el.modeAudio, el.modeVoice, el.modeText]) {
 
 // ---- Options: low delay, keep the screen on ----
 
-el.lowDelay.checked = (() => {
-  try { return localStorage.getItem(LOW_DELAY_KEY) === '1'; } catch { return false; }
-})();
+el.lowDelay.checked = pref(LOW_DELAY_KEY) === '1';
 el.lowDelay.addEventListener('change', () => {
-  try { localStorage.setItem(LOW_DELAY_KEY, el.lowDelay.checked ? '1' : '0'); } catch { /* private mode */ }
+  setPref(LOW_DELAY_KEY, el.lowDelay.checked ? '1' : '0');
   S.lowDelay = el.lowDelay.checked;
   if (player) player.setLowDelay(el.lowDelay.checked);
 });
@@ -566,7 +562,7 @@ function start(id, lang) {
     return;
   }
   el.joinError.hidden = true;
-  try { localStorage.setItem(LANG_KEY, lang); } catch { /* private mode */ }
+  setPref(LANG_KEY, lang);
   if (location.pathname !== `/listen/${id}`) history.replaceState(null, '', `/listen/${id}`);
   S.sessionId = id;
   S.targetLanguage = lang;
@@ -883,7 +879,7 @@ function setUserPaused(p) {
 
 el.playerLanguage.addEventListener('change', () => {
   const lang = el.playerLanguage.value;
-  try { localStorage.setItem(LANG_KEY, lang); } catch { /* private mode */ }
+  setPref(LANG_KEY, lang);
   i18n.setLanguage(lang);
   if (active && active.joined) {
     sendJSON(active.ws, { action: 'changeLanguage', targetLanguage: lang });

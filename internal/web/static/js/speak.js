@@ -8,6 +8,7 @@ import { screenWake } from './background.js';
 import {
   $, checkSessionId, normalizeSessionId, wsURL, backoff, stats, fetchLanguages, fillLanguages,
   browserLanguage, languageName, decodeJWT, heartbeat, sendJSON, showOnly, levelOf, contextToWall,
+  pref, setPref,
 } from './common.js';
 
 const TOKEN_KEY = 'pentecost.speakerToken';
@@ -287,9 +288,7 @@ async function listDevices() {
   let devices = [];
   try { devices = await navigator.mediaDevices.enumerateDevices(); } catch { return; }
   const inputs = devices.filter((d) => d.kind === 'audioinput' && d.deviceId && d.deviceId !== 'default');
-  let stored = '';
-  try { stored = localStorage.getItem(MIC_KEY) || ''; } catch { /* private mode */ }
-  const current = el.micDevice.value || stored;
+  const current = el.micDevice.value || pref(MIC_KEY);
   const opts = [new Option(i18n.t('micDefault'), '')];
   inputs.forEach((d, i) => opts.push(new Option(d.label || i18n.t('micNumbered', { n: i + 1 }), d.deviceId)));
   el.micDevice.replaceChildren(...opts);
@@ -301,7 +300,7 @@ if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
 }
 
 el.micDevice.addEventListener('change', async () => {
-  try { localStorage.setItem(MIC_KEY, el.micDevice.value); } catch { /* private mode */ }
+  setPref(MIC_KEY, el.micDevice.value);
   if (S.micTesting) {
     stopCapture();
     await testMic(true);
