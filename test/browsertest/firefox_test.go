@@ -71,10 +71,7 @@ func TestBrowserFirefox(t *testing.T) {
 			c.base, c.sz.name, s.str("path"), s.str("codec"), s.str("decoder"), s["delayMs"], s["underruns"])
 	}
 
-	pts := ffEval[[]jitterPoint](ff, fmt.Sprintf("(%s)(false)", jitterSim))
-	if len(pts) < 20 || pts[len(pts)-1].Target > 120 {
-		t.Errorf("Firefox: the jitter buffer's simulation ended at %+v", pts[len(pts)-1:])
-	}
+	checkJitter(t, "Firefox", false, ffEval[[]jitterPoint](ff, fmt.Sprintf("(%s)(false)", jitterSim)))
 
 	// The speaker app on the non-secure origin: no microphone there, so it
 	// explains the two ways out and does not offer to start.
