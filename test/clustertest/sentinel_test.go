@@ -18,13 +18,15 @@ import (
 func TestSentinelFailover(t *testing.T) {
 	master := startRedis(t)
 	replica := startRedis(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.port))
+	rc := replica.client()
 	eventually(t, 10*time.Second, "the replica in sync", func() bool {
-		info, _ := replica.client().Info(context.Background(), "replication").Result()
+		info, _ := rc.Info(context.Background(), "replication").Result()
 		return strings.Contains(info, "master_link_status:up")
 	})
 	sentinel := startSentinel(t, master)
+	sc := sentinel.client()
 	eventually(t, 15*time.Second, "the sentinel knows the replica", func() bool {
-		reps, err := sentinel.client().Do(context.Background(), "SENTINEL", "REPLICAS", "mymaster").Slice()
+		reps, err := sc.Do(context.Background(), "SENTINEL", "REPLICAS", "mymaster").Slice()
 		return err == nil && len(reps) == 1
 	})
 
