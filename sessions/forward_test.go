@@ -16,12 +16,10 @@ import (
 // Ping hang until their context ends, as against a stalled Redis.
 type faultyBus struct {
 	*inmem.Bus
-	down  atomic.Bool
-	sends atomic.Int64
+	down atomic.Bool
 }
 
 func (f *faultyBus) Send(ctx context.Context, msgs []sessions.Envelope) error {
-	f.sends.Add(1)
 	if f.down.Load() {
 		<-ctx.Done()
 		return ctx.Err()

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/pentecost/pentecost/client"
 )
 
 // voices is a synthesizer with a voice for the languages it holds.
@@ -73,24 +75,9 @@ func TestRunProcessorSpeechCaptionsOnly(t *testing.T) {
 		t.Fatalf("sessionJoined %v: want translated false, captions true", joined.JSON)
 	}
 	speakSentence(t, r.speaker)
-	heard := 0
-	for {
-		ev, err := li.Next(cliTestCtx(t))
-		if err != nil {
-			t.Fatalf("waiting for the caption: %v", err)
-		}
-		if ev.Audio != nil {
-			if ev.Audio.Header.Kind != 0 {
-				t.Fatalf("translated audio (kind %d) for a captions-only language", ev.Audio.Header.Kind)
-			}
-			heard++
-		}
-		if ev.Type == "caption" {
-			if ev.String("text") != "Buenos días." || !ev.Bool("final") {
-				t.Fatalf("caption %v", ev.JSON)
-			}
-			break
-		}
+	ev, heard := untilCaption(t, li, false)
+	if ev.String("text") != "Buenos días." || !ev.Bool("final") {
+		t.Fatalf("caption %v", ev.JSON)
 	}
 	if heard == 0 {
 		t.Error("the listener heard nothing of the speaker before the caption")
@@ -121,29 +108,38 @@ func TestRunProcessorSpeechTranscriptForAnEnglishRoom(t *testing.T) {
 	// The transcript worker runs before the speech starts.
 	r.waitLog("starting en worker (the transcript")
 	speakSentence(t, r.speaker)
-	heard := 0
-	for {
-		ev, err := li.Next(cliTestCtx(t))
-		if err != nil {
-			t.Fatalf("waiting for the transcript: %v", err)
-		}
-		if ev.Audio != nil {
-			if ev.Audio.Header.Kind != 0 {
-				t.Fatalf("audio of kind %d for the source language", ev.Audio.Header.Kind)
-			}
-			heard++
-		}
-		if ev.Type == "caption" && ev.Bool("final") {
-			if ev.String("text") != "Good morning." || ev.String("targetLanguage") != "en" {
-				t.Fatalf("transcript %v", ev.JSON)
-			}
-			break
-		}
+	ev, heard := untilCaption(t, li, true)
+	if ev.String("text") != "Good morning." || ev.String("targetLanguage") != "en" {
+		t.Fatalf("transcript %v", ev.JSON)
 	}
 	if heard == 0 {
 		t.Error("the listener heard nothing of the speaker")
 	}
 	if out := r.stop(); !strings.Contains(out, "transcript yes") || !strings.Contains(out, ", transcript)") {
 		t.Errorf("the log does not say it transcribes:\n%s", out)
+	}
+}
+
+// untilCaption reads li until a caption (with final, until a final one),
+// which it returns with the number of audio frames heard before it. Every
+// frame must be the speaker's own (kind 0): the listener's language gets no
+// translated audio in these tests.
+func untilCaption(t *testing.T, li *client.Conn, final bool) (client.Event, int) {
+	t.Helper()
+	heard := 0
+	for {
+		ev, err := li.Next(cliTestCtx(t))
+		if err != nil {
+			t.Fatalf("waiting for the caption: %v", err)
+		}
+		if ev.Audio != nil {
+			if ev.Audio.Header.Kind != 0 {
+				t.Fatalf("audio of kind %d (translated) where only the speaker's is wanted", ev.Audio.Header.Kind)
+			}
+			heard++
+		}
+		if ev.Type == "caption" && (!final || ev.Bool("final")) {
+			return ev, heard
+		}
 	}
 }

@@ -4,6 +4,7 @@ package testserver
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -61,16 +62,18 @@ func StartRealTime(t testing.TB, cfg server.Config) *Node {
 }
 
 // StartOptions runs a node with cfg, clock (nil: real time) and the given
-// options (a store to use instead of the embedded one, say); the logger is
-// the node's LogBuffer.
+// options (a store to use instead of the embedded one, say); the logger
+// writes to the node's LogBuffer (and to stderr with PENTECOST_TEST_LOGS).
 func StartOptions(t testing.TB, cfg server.Config, clock *clockwork.FakeClock, o server.Options) *Node {
 	t.Helper()
 	logs := &LogBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// The logs always go to the buffer, which tests read (what was, or was
+	// never, logged); PENTECOST_TEST_LOGS copies them to stderr as well.
+	var w io.Writer = logs
 	if os.Getenv("PENTECOST_TEST_LOGS") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		w = io.MultiWriter(logs, os.Stderr)
 	}
-	o.Logger = log
+	o.Logger = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if clock != nil {
 		o.Clock = clock
 	}

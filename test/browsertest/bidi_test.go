@@ -523,21 +523,15 @@ func (f *firefox) stats() stats {
 	return ffEval[stats](f, "window.pentecostStats || {}")
 }
 
+func (f *firefox) cspViolations() []string {
+	f.t.Helper()
+	return ffEval[[]string](f, "window.pentecostStats.cspViolations || []")
+}
+
 // waitStats polls pentecostStats until ok accepts it.
 func (f *firefox) waitStats(what string, within time.Duration, ok func(stats) bool) stats {
 	f.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		s := f.stats()
-		if ok(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			b, _ := json.Marshal(s)
-			f.t.Fatalf("Firefox: timed out after %v waiting for %s\nstats: %s\npage log:\n%s", within, what, b, f.c.logText())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return pollStats(f.t, "Firefox", what, within, ok, f.stats, func() string { return "\npage log:\n" + f.c.logText() })
 }
 
 // startPulse runs a PulseAudio server of the test's own with one null sink

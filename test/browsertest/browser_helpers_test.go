@@ -322,15 +322,24 @@ func (p *page) waitJS(cond string, within time.Duration) {
 // waitStats polls pentecostStats until ok accepts it.
 func (p *page) waitStats(what string, within time.Duration, ok func(stats) bool) stats {
 	p.t.Helper()
+	return pollStats(p.t, p.name, what, within, ok, p.stats, func() string { return "\npage log:\n" + p.log() })
+}
+
+// pollStats polls get (an engine's pentecostStats) every 100 ms until ok
+// accepts it, and fails the test after within, naming who (the page or
+// engine) and what it waited for, with the last stats and dump's text
+// (the page log, when the engine has one).
+func pollStats(t testing.TB, who, what string, within time.Duration, ok func(stats) bool, get func() stats, dump func() string) stats {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		s := p.stats()
+		s := get()
 		if ok(s) {
 			return s
 		}
 		if time.Now().After(deadline) {
 			b, _ := json.Marshal(s)
-			p.t.Fatalf("%s: timed out after %v waiting for %s\nstats: %s\npage log:\n%s", p.name, within, what, b, p.log())
+			t.Fatalf("%s: timed out after %v waiting for %s\nstats: %s%s", who, within, what, b, dump())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -425,4 +434,33 @@ func runProcessor(t *testing.T, n *node, o processor.Options) (stop func()) {
 	stop = func() { cancel(); <-done }
 	t.Cleanup(stop)
 	return stop
+}
+
+// engine is what playsTone needs of a browser other than Chromium: Firefox
+// (WebDriver BiDi) or WebKit (WebDriver).
+type engine interface {
+	click(css string)
+	waitStats(what string, within time.Duration, ok func(stats) bool) stats
+	cspViolations() []string
+}
+
+// playsTone presses Listen on the listener app loaded from base, waits
+// until it has played audio (not silence), and checks the playback path,
+// the codec and its decoder, and that the CSP blocked nothing.
+func playsTone(t *testing.T, e engine, base, path, codec, decoder string) stats {
+	t.Helper()
+	e.click("#listen")
+	s := e.waitStats("audio played", 20*time.Second, func(s stats) bool {
+		return s.str("state") == "live" && s.num("samplesPlayed") >= 8000 && s.num("playedPeak") > 0.01
+	})
+	if s.str("path") != path {
+		t.Errorf("%s: playback path %q, want %q", base, s.str("path"), path)
+	}
+	if s.str("codec") != codec || s.str("decoder") != decoder {
+		t.Errorf("%s: codec %q decoded by %q, want %s by %s", base, s.str("codec"), s.str("decoder"), codec, decoder)
+	}
+	if v := e.cspViolations(); len(v) > 0 {
+		t.Errorf("%s: the CSP blocked %v", base, v)
+	}
+	return s
 }

@@ -39,13 +39,6 @@ func TestBrowserFirefox(t *testing.T) {
 		if got := ffEval[int](ff, "window.innerWidth"); got != c.sz.widthPx() {
 			t.Errorf("%s: viewport %d px wide, want %d", c.base, got, c.sz.widthPx())
 		}
-		ff.click("#listen")
-		s := ff.waitStats("audio played", 20*time.Second, func(s stats) bool {
-			return s.str("state") == "live" && s.num("samplesPlayed") >= 8000 && s.num("playedPeak") > 0.01
-		})
-		if s.str("path") != c.path {
-			t.Errorf("%s: playback path %q, want %q", c.base, s.str("path"), c.path)
-		}
 		// The listener asks for Opus; a server with Opus encodes the Go
 		// speaker's pcm16 for it, which Gecko decodes with WebCodecs'
 		// AudioDecoder in the secure context and with the WASM decoder on
@@ -58,12 +51,7 @@ func TestBrowserFirefox(t *testing.T) {
 				decoder = "webcodecs"
 			}
 		}
-		if s.str("codec") != want || s.str("decoder") != decoder {
-			t.Errorf("%s: codec %q decoded by %q, want %s by %s", c.base, s.str("codec"), s.str("decoder"), want, decoder)
-		}
-		if v := ffEval[[]string](ff, "window.pentecostStats.cspViolations || []"); len(v) > 0 {
-			t.Errorf("%s: the CSP blocked %v", c.base, v)
-		}
+		s := playsTone(t, ff, c.base, c.path, want, decoder)
 		if w := ffEval[[]int](ff, "[document.documentElement.scrollWidth, window.innerWidth]"); w[0] > w[1] {
 			t.Errorf("%s: the page is %d px wide in a %d px viewport", c.base, w[0], w[1])
 		}
@@ -71,10 +59,7 @@ func TestBrowserFirefox(t *testing.T) {
 			c.base, c.sz.name, s.str("path"), s.str("codec"), s.str("decoder"), s["delayMs"], s["underruns"])
 	}
 
-	pts := ffEval[[]jitterPoint](ff, fmt.Sprintf("(%s)(false)", jitterSim))
-	if len(pts) < 20 || pts[len(pts)-1].Target > 120 {
-		t.Errorf("Firefox: the jitter buffer's simulation ended at %+v", pts[len(pts)-1:])
-	}
+	checkJitter(t, "Firefox", false, ffEval[[]jitterPoint](ff, fmt.Sprintf("(%s)(false)", jitterSim)))
 
 	// The speaker app on the non-secure origin: no microphone there, so it
 	// explains the two ways out and does not offer to start.

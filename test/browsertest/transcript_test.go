@@ -68,9 +68,11 @@ func TestBrowserTranscript(t *testing.T) {
 	}
 
 	// Transcript only: the audio stops, the lines keep coming.
+	acks := en.stats().num("playbackPausedAcks")
 	chooseMode(en, "text")
 	en.waitStats("transcript only", 5*time.Second, func(s stats) bool { return s.str("listenMode") == "text" })
-	time.Sleep(500 * time.Millisecond) // what was in flight arrives
+	// The server acknowledges pausePlayback after the last audio it sends.
+	en.waitStats("the server's playbackPaused", 5*time.Second, func(s stats) bool { return s.num("playbackPausedAcks") > acks })
 	f0, c0 := en.stats().num("framesReceived"), en.stats().num("captionLines")
 	s = en.waitStats("lines, no audio", 10*time.Second, func(s stats) bool { return s.num("captionLines") >= c0+3 || c0 >= 190 })
 	if s.num("framesReceived") != f0 {

@@ -354,9 +354,11 @@ func TestBrowserSyntheticVoice(t *testing.T) {
 	es.waitStats("speaking after the pause", 10*time.Second, func(s stats) bool { return len(said(es).Spoken) > n0 })
 
 	// Captions only: no audio comes (the server stops sending), captions do.
+	acks := es.stats().num("playbackPausedAcks")
 	chooseMode(es, "text")
 	es.waitStats("captions only", 5*time.Second, func(s stats) bool { return s.str("listenMode") == "text" })
-	time.Sleep(500 * time.Millisecond) // what was in flight arrives
+	// The server acknowledges pausePlayback after the last audio it sends.
+	es.waitStats("the server's playbackPaused", 5*time.Second, func(s stats) bool { return s.num("playbackPausedAcks") > acks })
 	f0, c0, v0 := es.stats().num("framesReceived"), es.stats().num("captionLines"), len(said(es).Spoken)
 	s = es.waitStats("captions, no audio", 10*time.Second, func(s stats) bool { return s.num("captionLines") >= c0+3 || c0 >= 190 })
 	if s.num("framesReceived") != f0 {

@@ -105,20 +105,14 @@ func (s *wdSession) stats() stats {
 	return wdExec[stats](s, "return window.pentecostStats || {}")
 }
 
+func (s *wdSession) cspViolations() []string {
+	s.t.Helper()
+	return wdExec[[]string](s, "return (window.pentecostStats.cspViolations || [])")
+}
+
 func (s *wdSession) waitStats(what string, within time.Duration, ok func(stats) bool) stats {
 	s.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		st := s.stats()
-		if ok(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			b, _ := json.Marshal(st)
-			s.t.Fatalf("webkit: timed out after %v waiting for %s\nstats: %s", within, what, b)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return pollStats(s.t, "webkit", what, within, ok, s.stats, func() string { return "" })
 }
 
 // webkitBinary is Debian's MiniBrowser (package webkit2gtk-driver pulls it in).

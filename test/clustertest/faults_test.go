@@ -164,7 +164,8 @@ func (s *streamer) sentBetween(from, to time.Time) int {
 	return n
 }
 
-// metric reads one sample of a node's /metrics ("" if absent).
+// metric reads one sample of a node's /metrics (0 if absent: a check
+// must not pass on a 0).
 func metric(t *testing.T, n *testserver.Node, sample string) float64 {
 	t.Helper()
 	body, err := httpGet(n.URL + "/metrics")

@@ -61,19 +61,17 @@ func (r *redisProc) start() {
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for r.client().Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%s on port %d does not answer", filepath.Base(r.bin), r.port)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	c := r.client()
+	eventually(r.t, 10*time.Second, fmt.Sprintf("%s on port %d answering", filepath.Base(r.bin), r.port), func() bool {
+		return c.Ping(context.Background()).Err() == nil
+	})
 }
 
 func (r *redisProc) addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
 func (r *redisProc) url() string  { return "redis://" + r.addr() + "/0" }
 
-// client returns a new client of this server; the caller closes it.
+// client returns a new client of this server, closed at the test's end;
+// create it once, outside any poll loop.
 func (r *redisProc) client() *goredis.Client {
 	c := goredis.NewClient(&goredis.Options{Addr: r.addr(), DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
 	r.t.Cleanup(func() { _ = c.Close() })

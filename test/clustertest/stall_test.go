@@ -79,9 +79,14 @@ func TestRedisStallKeepsLocalAudio(t *testing.T) {
 	for i, at := range beats {
 		slowest = max(slowest, acks[len(acks)-len(beats)+i].Sub(at))
 	}
-	t.Logf("slowest heartbeatAck during the stall: %v", slowest.Round(time.Millisecond))
-	if slowest > 500*time.Millisecond {
-		t.Errorf("a heartbeatAck took %v during the stall", slowest)
+	// As in timely: the time the machine held the test process up is not
+	// the server's doing.
+	held := bc.sched.worst(stallAt, resumeAt)
+	t.Logf("slowest heartbeatAck during the stall: %v (the test process was held up %v at worst)",
+		slowest.Round(time.Millisecond), held.Round(time.Millisecond))
+	if slowest > 500*time.Millisecond+held {
+		t.Errorf("a heartbeatAck took %v during the stall (over 500 ms +%v the machine held the test up)",
+			slowest, held.Round(time.Millisecond))
 	}
 	if errs, _ := onSpeaker.eventsOf("error"); len(errs) > 0 {
 		t.Errorf("the speaker got errors: %v", errs[0].JSON)

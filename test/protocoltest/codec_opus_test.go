@@ -178,7 +178,10 @@ func TestProcessorOnAnOpusSession(t *testing.T) {
 	t.Parallel()
 	n := start(t, streaming)
 	speech := audiotest.Speech(t, "One, two, three.")
-	enc, _ := opus.NewEncoder(opus.EncoderConfig{PacketMs: 20})
+	enc, err := opus.NewEncoder(opus.EncoderConfig{PacketMs: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var sent [][]byte
 	_ = enc.Push(speech[:16000], func(p []byte) error { sent = append(sent, bytes.Clone(p)); return nil })
 
@@ -283,7 +286,10 @@ func TestTranscriptProcessorOnAnOpusSession(t *testing.T) {
 	t.Parallel()
 	n := start(t, streaming)
 	speech := audiotest.Speech(t, "One, two, three.")
-	enc, _ := opus.NewEncoder(opus.EncoderConfig{PacketMs: 20})
+	enc, err := opus.NewEncoder(opus.EncoderConfig{PacketMs: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var sent [][]byte
 	_ = enc.Push(speech[:16000], func(p []byte) error { sent = append(sent, bytes.Clone(p)); return nil })
 

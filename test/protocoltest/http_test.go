@@ -403,7 +403,7 @@ func TestTokensNeverLogged(t *testing.T) {
 	n.Stop()
 	logs := n.Logs.String()
 	if logs == "" {
-		t.Skip("logs go to stderr (PENTECOST_TEST_LOGS), not to the buffer")
+		t.Fatal("nothing was logged: the check below would pass whatever the server logs")
 	}
 	for _, tok := range []string{good, bad, expired} {
 		sig := tok[strings.LastIndexByte(tok, '.')+1:]

@@ -251,13 +251,7 @@ func TestSessionViewTranslatedLanguages(t *testing.T) {
 		t.Fatalf("processor for en,es,fr on an English session: %s, want [es fr]", got)
 	}
 	p.CloseNow()
-	deadline := time.Now().Add(testserver.Wait)
-	for len(langs()) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after the processor left: %v", langs())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, "translatedLanguages empty after the processor left", func() bool { return len(langs()) == 0 })
 	attachProcessor(t, n, "")
 	if got := langs(); len(got) < 10 {
 		t.Fatalf("a processor for every language: %v", got)

@@ -107,7 +107,12 @@ func TestTranscriptForAnEnglishOnlyAudience(t *testing.T) {
 	idle(t, legacy)
 	alive(t, en)
 	// Not a language pair.
-	if v := metricValue(t, n, `pentecost_language_pairs{served="true"}`); v > 0 {
+	// The gauge is always exported: absent (-1) means it was renamed, and
+	// this check would pass whatever was counted.
+	switch v := metricValue(t, n, `pentecost_language_pairs{served="true"}`); {
+	case v < 0:
+		t.Fatal(`no pentecost_language_pairs{served="true"} in /metrics`)
+	case v > 0:
 		t.Fatalf("pentecost_language_pairs served = %v: the transcript counted as a pair", v)
 	}
 

@@ -5,17 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jonboulle/clockwork"
 
 	"github.com/pentecost/pentecost/client"
 	"github.com/pentecost/pentecost/internal/testserver"
@@ -89,24 +84,8 @@ func startNode(t *testing.T) (*server.Server, string) {
 	cfg.DataDir = t.TempDir()
 	cfg.JWTSecret = testserver.Secret
 	cfg.ShutdownGrace = 200 * time.Millisecond
-	srv, err := server.New(context.Background(), cfg, server.Options{
-		Clock:  clockwork.NewRealClock(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return srv, "http://" + l.Addr().String()
+	n := testserver.StartRealTime(t, cfg)
+	return n.Srv, n.URL
 }
 
 // heard is what a listener received, stamped on arrival.

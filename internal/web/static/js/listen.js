@@ -37,6 +37,7 @@ const S = stats({
   sourceLanguage: '',
   connectionId: '',
   framesReceived: 0, // unique audio frames received
+  playbackPausedAcks: 0, // the server's playbackPaused answers: no audio follows one
   duplicates: 0, // frames dropped as already seen (refresh overlap)
   gaps: 0, // sequence gaps (lost frames), faded over
   lastSeq: null,
@@ -711,6 +712,9 @@ function onMessage(ws, m) {
     }
     case 'caption':
       onCaption(m);
+      return;
+    case 'playbackPaused':
+      S.playbackPausedAcks++;
       return;
     case 'sessionEnded':
       ended = true;
