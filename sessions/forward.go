@@ -40,9 +40,9 @@ type forwarder struct {
 	mu       sync.Mutex
 	queue    []Envelope
 	inflight int // envelopes taken and being sent
-	wake  chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
 
 	down        atomic.Bool
 	downSince   time.Time
