@@ -117,7 +117,7 @@ func (s *session) feed(c processor.Chunk) {
 	select {
 	case s.audio <- audioChunk{pcm: pcm, at: time.Now()}:
 	default:
-		s.p.tl.log("audio/"+s.key.id, "session %s: the speech pipeline is falling behind: source audio dropped", s.key.id)
+		s.p.tl.log(s.key.id, "audio", "session %s: the speech pipeline is falling behind: source audio dropped", s.key.id)
 	}
 }
 
@@ -182,7 +182,7 @@ func (s *session) loop() {
 				utt, writeErr = nil, false
 				u, err := rec.Begin(s.partial(idx))
 				if err != nil {
-					s.p.tl.log("asr-begin/"+s.key.id, "session %s: recognition failed: %s", s.key.id, describe(err))
+					s.p.tl.log(s.key.id, "asr-begin", "session %s: recognition failed: %s", s.key.id, describe(err))
 				} else {
 					utt = u
 					for _, f := range st.pre {
@@ -213,7 +213,7 @@ func (s *session) write(u Utterance, frame []int16, failed *bool) {
 	}
 	if err := u.Write(frame); err != nil {
 		*failed = true
-		s.p.tl.log("asr-write/"+s.key.id, "session %s: recognition failed: %s", s.key.id, describe(err))
+		s.p.tl.log(s.key.id, "asr-write", "session %s: recognition failed: %s", s.key.id, describe(err))
 	}
 }
 
@@ -274,7 +274,7 @@ func (s *session) publish(idx int, r recorded) {
 	}
 	p := s.p
 	if r.err != nil {
-		p.tl.log("asr/"+s.key.id, "session %s: recognition of sentence %d failed: %s", s.key.id, idx, describe(r.err))
+		p.tl.log(s.key.id, "asr", "session %s: recognition of sentence %d failed: %s", s.key.id, idx, describe(r.err))
 		p.report(Timing{SessionID: s.key.id, Sentence: idx, Stage: StageASR, SpeechEnd: r.speechEnd, Done: time.Now(), Took: r.took, Err: r.err})
 		return
 	}
