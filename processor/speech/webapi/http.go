@@ -223,7 +223,11 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return min(time.Duration(n)*time.Second, maxCooldown)
+		// Clamped before the multiplication: a huge count of seconds would
+		// overflow Duration to a negative value and shrink a long back-off
+		// to the short default.
+		n = min(n, int(maxCooldown/time.Second))
+		return time.Duration(n) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return min(max(t.Sub(now), 0), maxCooldown)

@@ -633,6 +633,8 @@ func TestRetryAfter(t *testing.T) {
 		"-5":                            0,
 		"soon":                          0,
 		"99999999":                      maxCooldown,
+		"10000000000":                   maxCooldown,
+		"9223372036854775807":           maxCooldown,
 		"Sun, 01 Nov 2026 10:00:45 GMT": 45 * time.Second,
 		"Sun, 01 Nov 2026 09:00:00 GMT": 0,
 	} {
