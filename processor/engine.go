@@ -24,9 +24,12 @@ const (
 	DefaultLinger            = 5 * time.Second
 	DefaultMaxChunk          = 32768
 	dialTimeout              = 15 * time.Second
-	maxCaptionBytes          = 2000
 	errorLogInterval         = 10 * time.Second
 )
+
+// MaxCaptionBytes is the server's limit on a caption's text (publishCaption
+// is refused over it).
+const MaxCaptionBytes = 2000
 
 // Options configure an Engine.
 type Options struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/pentecost/pentecost/internal/opus"
@@ -101,7 +102,7 @@ func (o *opusOutput) learn(p opus.Packet) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.packetMs == 0 {
-		if ms := int(p.Duration().Milliseconds()); opus.ValidPacketMs(ms) {
+		if ms := int(p.Duration().Milliseconds()); slices.Contains(protocol.PacketDurations, ms) {
 			o.packetMs = ms
 		}
 	}

@@ -59,7 +59,7 @@ func (s *session) addLanguage(st processor.Stream, out processor.Output) *langua
 		sentences: make(chan sentence, languageQueue),
 		speak:     make(chan speakJob, languageQueue),
 	}
-	l.voice.max = int(s.p.o.MaxVoiceBacklog.Seconds() * SampleRate)
+	l.voice.max = int(s.p.o.MaxVoiceBacklog.Seconds() * processor.SampleRate)
 	s.mu.Lock()
 	if old := s.langs[lang]; old != nil {
 		// The engine runs one worker per language; a second one means the
@@ -198,7 +198,7 @@ func (l *language) translateLoop() {
 			p.report(Timing{SessionID: sid, Sentence: sn.idx, Language: l.lang, Stage: StageMT, SpeechEnd: sn.speechEnd, Done: time.Now(), Took: took, Err: err})
 			continue
 		}
-		tr = CleanText(tr, MaxCaptionBytes)
+		tr = CleanText(tr, processor.MaxCaptionBytes)
 		if tr == "" {
 			continue
 		}
@@ -261,7 +261,7 @@ func (l *language) speakLoop() {
 			}
 			if n := l.voice.push(job.idx, pcm, onStart); n > 0 {
 				p.tl.log(sid, "voice-backlog/"+l.lang, "session %s: %s: the voice is over %v behind the speaker: %.1f s of it skipped",
-					sid, l.lang, p.o.MaxVoiceBacklog, float64(n)/SampleRate)
+					sid, l.lang, p.o.MaxVoiceBacklog, float64(n)/processor.SampleRate)
 			}
 		})
 		cancel()

@@ -236,7 +236,7 @@ func (s *session) finish(idx int, u Utterance, tooBrief bool, speechEnd time.Tim
 // published later, would replace this one on listeners' screens).
 func (s *session) partial(idx int) func(string) {
 	return func(text string) {
-		text = CleanText(text, MaxCaptionBytes)
+		text = CleanText(text, processor.MaxCaptionBytes)
 		if text == "" || s.ctx.Err() != nil {
 			return
 		}
@@ -278,7 +278,7 @@ func (s *session) publish(idx int, r recorded) {
 		p.report(Timing{SessionID: s.key.id, Sentence: idx, Stage: StageASR, SpeechEnd: r.speechEnd, Done: time.Now(), Took: r.took, Err: r.err})
 		return
 	}
-	text := CleanText(r.text, MaxCaptionBytes)
+	text := CleanText(r.text, processor.MaxCaptionBytes)
 	if text == "" {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/pentecost/pentecost/internal/wav"
+	"github.com/pentecost/pentecost/processor"
 )
 
 // DecodeWAV reads a WAV stream of 16-bit PCM at any rate and channel count
@@ -22,7 +23,7 @@ func DecodeWAV(r io.Reader, emit func(pcm []int16)) error {
 	if err != nil {
 		return fmt.Errorf("synthesized audio: %w", err)
 	}
-	conv, err := wav.Convert(wr, wr.Format, SampleRate)
+	conv, err := wav.Convert(wr, wr.Format, processor.SampleRate)
 	if err != nil {
 		return fmt.Errorf("synthesized audio: %w", err)
 	}
