@@ -35,7 +35,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/pentecost/pentecost/processor/speech"
 )
 
 // Limits on what a server may send back.
@@ -279,21 +280,4 @@ func rawMessage(raw json.RawMessage) string {
 
 // clean makes a server's message fit for a log line: one line of printable
 // text, at most maxMessage bytes.
-func clean(s string) string {
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > maxMessage {
-		n := maxMessage
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		s = s[:n] + "…"
-	}
-	return s
-}
+func clean(s string) string { return speech.CleanText(s, maxMessage) }
