@@ -32,11 +32,7 @@ type session struct {
 	feedMu  sync.Mutex
 	started bool
 	next    uint32 // the sequence number expected next
-	// decode turns a source chunk into pcm16 16 kHz samples. It is the
-	// session's (a decoder may keep state from chunk to chunk) and sees
-	// each chunk once, in order: the place for an Opus decoder.
-	decode func([]byte) []int16
-	audio  chan audioChunk
+	audio   chan audioChunk
 
 	// mu guards langs; writers also hold the Pipeline's lock.
 	mu    sync.RWMutex
@@ -74,10 +70,9 @@ func (p *Pipeline) startSession(k sessionKey) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{
 		p: p, key: k, ctx: ctx, cancel: cancel,
-		decode: decodePCM16,
-		audio:  make(chan audioChunk, audioQueue),
-		langs:  map[string]*language{},
-		ready:  map[int]recorded{},
+		audio: make(chan audioChunk, audioQueue),
+		langs: map[string]*language{},
+		ready: map[int]recorded{},
 	}
 	s.wg.Add(1)
 	go s.loop()
@@ -112,7 +107,7 @@ func (s *session) feed(c processor.Chunk) {
 		}
 	}
 	s.started, s.next = true, c.Sequence+1
-	pcm := s.decode(c.Data)
+	pcm := decodePCM16(c.Data)
 	// Sent under feedMu, so chunks queue in sequence order.
 	select {
 	case s.audio <- audioChunk{pcm: pcm, at: time.Now()}:
