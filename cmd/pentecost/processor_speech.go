@@ -50,7 +50,7 @@ func (c *speechConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tts, "tts", "espeak", "speech mode: synthesizer, espeak (espeak-ng), openai (an OpenAI-compatible /audio/speech API) or none (captions only)")
 	fs.StringVar(&c.ttsURL, "tts-url", "", "speech mode, --tts openai: the API's base URL (default "+webapi.DefaultOpenAIURL+"); key in "+envTTSKey)
 	fs.StringVar(&c.ttsModel, "tts-model", "", "speech mode, --tts openai: the model (default tts-1)")
-	fs.StringVar(&c.ttsVoice, "tts-voice", "", "speech mode: the voice for every language (openai default alloy), or per language: es=es-419,fr=fr")
+	fs.StringVar(&c.ttsVoice, "tts-voice", "", "speech mode: voices per language, es=es-419,fr=fr; --tts openai also takes one voice for every language (default alloy)")
 	fs.StringVar(&c.vad, "vad", "energy", "speech mode: how sentences are found, energy (cut at pauses) or none (cut every --max-sentence)")
 	fs.DurationVar(&c.pause, "pause", 500*time.Millisecond, "speech mode: the silence that ends a sentence")
 	fs.DurationVar(&c.maxSentence, "max-sentence", 12*time.Second, "speech mode: cut sentences longer than this")
