@@ -2,13 +2,13 @@ package processor
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"sync"
 
 	"github.com/pentecost/pentecost/client"
 	"github.com/pentecost/pentecost/internal/opus"
+	"github.com/pentecost/pentecost/internal/wav"
 	"github.com/pentecost/pentecost/protocol"
 )
 
@@ -118,10 +118,7 @@ func (o *opusOutput) Audio(chunk []byte) {
 		}
 		o.enc = enc
 	}
-	o.pcm = o.pcm[:0]
-	for i := 0; i+1 < len(chunk); i += 2 {
-		o.pcm = append(o.pcm, int16(binary.LittleEndian.Uint16(chunk[i:])))
-	}
+	o.pcm = wav.AppendSamples(o.pcm[:0], chunk)
 	err := o.enc.Push(o.pcm, func(p []byte) error {
 		o.Output.Audio(append([]byte(nil), p...))
 		return nil

@@ -2,10 +2,10 @@ package speech
 
 import (
 	"context"
-	"encoding/binary"
 	"sync"
 	"time"
 
+	"github.com/pentecost/pentecost/internal/wav"
 	"github.com/pentecost/pentecost/processor"
 )
 
@@ -107,23 +107,13 @@ func (s *session) feed(c processor.Chunk) {
 		}
 	}
 	s.started, s.next = true, c.Sequence+1
-	pcm := decodePCM16(c.Data)
+	pcm := wav.AppendSamples(nil, c.Data)
 	// Sent under feedMu, so chunks queue in sequence order.
 	select {
 	case s.audio <- audioChunk{pcm: pcm, at: time.Now()}:
 	default:
 		s.p.tl.log(s.key.id, "audio", "session %s: the speech pipeline is falling behind: source audio dropped", s.key.id)
 	}
-}
-
-// decodePCM16 reads a pcm16 chunk (an odd last byte, which no speaker
-// sends, is dropped).
-func decodePCM16(b []byte) []int16 {
-	pcm := make([]int16, len(b)/2)
-	for i := range pcm {
-		pcm[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
-	}
-	return pcm
 }
 
 // loop runs the VAD over the session's audio and streams each sentence to
