@@ -190,6 +190,24 @@ func (e *endpoint) do(req *http.Request) (*http.Response, error) {
 	return nil, fmt.Errorf("%s: %w", e.name, se)
 }
 
+// postJSON posts body and reads the JSON answer with parse. A parse error
+// names the endpoint, with the key redacted: it quotes the server's text.
+func (e *endpoint) postJSON(ctx context.Context, contentType string, body []byte, header http.Header, parse func([]byte) (string, error)) (string, error) {
+	resp, err := e.post(ctx, contentType, body, header)
+	if err != nil {
+		return "", err
+	}
+	b, err := e.readJSON(resp)
+	if err != nil {
+		return "", err
+	}
+	out, err := parse(b)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", e.name, e.redactErr(err))
+	}
+	return out, nil
+}
+
 // readJSON decodes a JSON answer of at most maxJSONResponse bytes.
 func (e *endpoint) readJSON(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()

@@ -177,19 +177,7 @@ func (t *Transcriptions) transcribe(ctx context.Context, pcm []int16, lang strin
 	if t.ep.key != "" {
 		header.Set("Authorization", "Bearer "+t.ep.key)
 	}
-	resp, err := t.ep.post(ctx, mw.FormDataContentType(), body.Bytes(), header)
-	if err != nil {
-		return "", err
-	}
-	b, err := t.ep.readJSON(resp)
-	if err != nil {
-		return "", err
-	}
-	text, err := parseTranscription(b)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", t.ep.name, t.ep.redactErr(err))
-	}
-	return text, nil
+	return t.ep.postJSON(ctx, mw.FormDataContentType(), body.Bytes(), header, parseTranscription)
 }
 
 // parseTranscription reads {"text": "..."}, and the error a server put in a

@@ -126,19 +126,7 @@ func (l *LibreTranslate) Translate(ctx context.Context, text, from, to string) (
 	if err != nil {
 		return "", err
 	}
-	resp, err := l.ep.post(ctx, "application/json", body, nil)
-	if err != nil {
-		return "", err
-	}
-	b, err := l.ep.readJSON(resp)
-	if err != nil {
-		return "", err
-	}
-	out, err := parseLibreTranslate(b)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", l.ep.name, l.ep.redactErr(err))
-	}
-	return out, nil
+	return l.ep.postJSON(ctx, "application/json", body, nil, parseLibreTranslate)
 }
 
 func parseLibreTranslate(b []byte) (string, error) {
@@ -228,19 +216,7 @@ func (d *DeepL) Translate(ctx context.Context, text, from, to string) (string, e
 	if err != nil {
 		return "", err
 	}
-	resp, err := d.ep.post(ctx, "application/json", body, http.Header{"Authorization": {"DeepL-Auth-Key " + d.ep.key}})
-	if err != nil {
-		return "", err
-	}
-	b, err := d.ep.readJSON(resp)
-	if err != nil {
-		return "", err
-	}
-	out, err := parseDeepL(b)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", d.ep.name, d.ep.redactErr(err))
-	}
-	return out, nil
+	return d.ep.postJSON(ctx, "application/json", body, http.Header{"Authorization": {"DeepL-Auth-Key " + d.ep.key}}, parseDeepL)
 }
 
 func parseDeepL(b []byte) (string, error) {
