@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pentecost/pentecost/internal/childproc"
 )
 
 // Exec is the exec mode: for each (session, language) it runs Command
@@ -95,7 +97,7 @@ func (x *Exec) Start(ctx context.Context, s Stream, out Output) (Worker, error) 
 		"PENTECOST_AUDIO_FORMAT="+s.Format,
 		"PENTECOST_SAMPLE_RATE="+strconv.Itoa(SampleRate),
 	)
-	setProcessGroup(cmd)
+	childproc.SetProcessGroup(cmd)
 	cmd.WaitDelay = killWait
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
