@@ -1,13 +1,13 @@
 package bench
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync/atomic"
 
 	"github.com/pentecost/pentecost/internal/opus"
+	"github.com/pentecost/pentecost/internal/wav"
 	"github.com/pentecost/pentecost/protocol"
 )
 
@@ -75,10 +75,7 @@ func speechLike(seconds int) []int16 {
 func speakerAudio(codec string, chunkBytes, packetMs int) ([][]byte, error) {
 	pcm := speechLike(speechSeconds)
 	if codec != protocol.CodecOpus {
-		raw := make([]byte, 0, 2*len(pcm))
-		for _, v := range pcm {
-			raw = binary.LittleEndian.AppendUint16(raw, uint16(v))
-		}
+		raw := wav.AppendPCM16(nil, pcm)
 		var chunks [][]byte
 		for i := 0; i+chunkBytes <= len(raw); i += chunkBytes {
 			chunks = append(chunks, raw[i:i+chunkBytes])

@@ -13,12 +13,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/pentecost/pentecost/auth"
 	"github.com/pentecost/pentecost/bench/internal/baseline"
+	"github.com/pentecost/pentecost/internal/childproc"
 	"github.com/pentecost/pentecost/server"
 )
 
@@ -197,28 +197,6 @@ func inProcessTarget(ctx context.Context, cfg Config, kind string) (*target, err
 	return t, nil
 }
 
-// tailBuffer keeps the last bytes written to it (a child's stderr).
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if len(b.buf) > 8192 {
-		b.buf = append(b.buf[:0], b.buf[len(b.buf)-4096:]...)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.TrimSpace(string(b.buf))
-}
-
 func childTarget(ctx context.Context, cfg Config, kind string) (*target, error) {
 	args := append([]string(nil), cfg.ChildCommand[1:]...)
 	args = append(args, kind)
@@ -250,7 +228,7 @@ func childTarget(ctx context.Context, cfg Config, kind string) (*target, error) 
 		t.profileDir = pd
 		cmd.Env = append(cmd.Env, ProfileDirEnv+"="+pd, "PENTECOST_BENCH_PROFILE_NAME="+kind)
 	}
-	stderr := &tailBuffer{}
+	stderr := &childproc.Tail{Max: 8192}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -295,10 +273,10 @@ func childTarget(ctx context.Context, cfg Config, kind string) (*target, error) 
 		t.metricsURL = "http://" + addr + "/metrics"
 	case <-exited:
 		cleanup()
-		return nil, fmt.Errorf("%s server exited at start (%v): %s", kind, waitErr, stderr.String())
+		return nil, fmt.Errorf("%s server exited at start (%v): %s", kind, waitErr, strings.TrimSpace(stderr.String()))
 	case <-time.After(30 * time.Second):
 		_ = t.stop()
-		return nil, fmt.Errorf("%s server did not report its address within 30s: %s", kind, stderr.String())
+		return nil, fmt.Errorf("%s server did not report its address within 30s: %s", kind, strings.TrimSpace(stderr.String()))
 	case <-ctx.Done():
 		_ = t.stop()
 		return nil, ctx.Err()

@@ -1,11 +1,11 @@
 package client
 
 import (
-	"encoding/binary"
 	"fmt"
 	"time"
 
 	"github.com/pentecost/pentecost/internal/opus"
+	"github.com/pentecost/pentecost/internal/wav"
 	"github.com/pentecost/pentecost/protocol"
 )
 
@@ -75,7 +75,7 @@ func (d *Decoder) Decode(dst, chunk []byte) ([]byte, error) {
 	if d.pcm, err = d.opus.Decode(d.pcm[:0], chunk); err != nil {
 		return dst, err
 	}
-	return appendLE(dst, d.pcm), nil
+	return wav.AppendPCM16(dst, d.pcm), nil
 }
 
 // Conceal appends the audio that stands in for missing chunks of an Opus
@@ -96,7 +96,7 @@ func (d *Decoder) Conceal(dst []byte, missing int64) ([]byte, error) {
 	if d.pcm, err = d.opus.Conceal(d.pcm[:0], int(n)); err != nil {
 		return dst, err
 	}
-	return appendLE(dst, d.pcm), nil
+	return wav.AppendPCM16(dst, d.pcm), nil
 }
 
 // Reset forgets the stream, for a new one (another language, another
@@ -106,11 +106,4 @@ func (d *Decoder) Reset() error {
 		return nil
 	}
 	return d.opus.Reset()
-}
-
-func appendLE(dst []byte, pcm []int16) []byte {
-	for _, v := range pcm {
-		dst = binary.LittleEndian.AppendUint16(dst, uint16(v))
-	}
-	return dst
 }

@@ -24,9 +24,12 @@ const (
 	DefaultLinger            = 5 * time.Second
 	DefaultMaxChunk          = 32768
 	dialTimeout              = 15 * time.Second
-	maxCaptionBytes          = 2000
 	errorLogInterval         = 10 * time.Second
 )
+
+// MaxCaptionBytes is the server's limit on a caption's text (publishCaption
+// is refused over it).
+const MaxCaptionBytes = 2000
 
 // Options configure an Engine.
 type Options struct {
@@ -158,13 +161,13 @@ type Stats struct {
 type Engine struct {
 	o       Options
 	started atomic.Bool
+	errLog  *Throttle // server errors, by code
 
 	mu       sync.Mutex
 	runCtx   context.Context
 	links    []*link // live connections, oldest first
 	workers  map[key]*worker
 	stopping bool
-	errLog   map[string]*errLogState
 	wg       sync.WaitGroup // worker goroutines
 
 	nSource, nDropped, nAudio, nCaptions, nUnrouted, nSendErr, nRestarts, nUnknown, nWithheld atomic.Uint64
@@ -173,11 +176,6 @@ type Engine struct {
 type key struct{ session, lang string }
 
 func (k key) String() string { return k.session + "/" + k.lang }
-
-type errLogState struct {
-	last       time.Time
-	suppressed int
-}
 
 // New checks o and returns an Engine; Run starts it.
 func New(o Options) (*Engine, error) {
@@ -229,7 +227,7 @@ func New(o Options) (*Engine, error) {
 	if o.MaxChunk <= 0 {
 		o.MaxChunk = DefaultMaxChunk
 	}
-	return &Engine{o: o, workers: map[key]*worker{}, errLog: map[string]*errLogState{}}, nil
+	return &Engine{o: o, workers: map[key]*worker{}, errLog: NewThrottle(errorLogInterval)}, nil
 }
 
 // checkLanguages lower-cases, checks, de-duplicates and sorts codes.
@@ -679,21 +677,10 @@ func (e *Engine) transcriber(k key, src string) bool {
 func (e *Engine) serverError(l *link, ev client.Event) {
 	code, msg := ev.String("code"), ev.String("message")
 	e.event(Event{Kind: EventServerError, ConnectionID: l.id, Err: &client.ServerError{Code: code, Status: int(ev.Int("status")), Message: msg}})
-	e.mu.Lock()
-	st := e.errLog[code]
-	if st == nil {
-		st = &errLogState{}
-		e.errLog[code] = st
-	}
-	now := time.Now()
-	if !st.last.IsZero() && now.Sub(st.last) < errorLogInterval {
-		st.suppressed++
-		e.mu.Unlock()
+	ok, suppressed := e.errLog.Allow("", code)
+	if !ok {
 		return
 	}
-	suppressed := st.suppressed
-	st.last, st.suppressed = now, 0
-	e.mu.Unlock()
 	more := ""
 	if suppressed > 0 {
 		more = fmt.Sprintf(" (and %d more %s errors)", suppressed, code)

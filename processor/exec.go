@@ -9,10 +9,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pentecost/pentecost/internal/childproc"
 )
 
 // Exec is the exec mode: for each (session, language) it runs Command
@@ -23,8 +26,9 @@ import (
 //
 // The command's environment carries PENTECOST_SESSION_ID,
 // PENTECOST_LANGUAGE (the target), PENTECOST_SOURCE_LANGUAGE,
-// PENTECOST_AUDIO_FORMAT (pcm16 or opus) and PENTECOST_SAMPLE_RATE (16000 or
-// 48000); PENTECOST_TOKEN is removed from it.
+// PENTECOST_AUDIO_FORMAT (pcm16 or opus) and PENTECOST_SAMPLE_RATE (16000,
+// for Opus too: its packets are encoded from 16 kHz audio); PENTECOST_TOKEN
+// is removed from it.
 //
 // pcm16 sessions: stdin is the raw stream (16-bit little-endian, 16 kHz,
 // mono), and stdout is read as the same format and published in chunks of at
@@ -79,10 +83,6 @@ func (x *Exec) Start(ctx context.Context, s Stream, out Output) (Worker, error) 
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(pctx, shell, "-c", x.Command)
-	rate := "16000"
-	if s.Format == "opus" {
-		rate = "48000"
-	}
 	env := make([]string, 0, len(os.Environ())+len(x.Env)+5)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "PENTECOST_TOKEN=") {
@@ -95,9 +95,9 @@ func (x *Exec) Start(ctx context.Context, s Stream, out Output) (Worker, error) 
 		"PENTECOST_LANGUAGE="+s.Language,
 		"PENTECOST_SOURCE_LANGUAGE="+s.SourceLanguage,
 		"PENTECOST_AUDIO_FORMAT="+s.Format,
-		"PENTECOST_SAMPLE_RATE="+rate,
+		"PENTECOST_SAMPLE_RATE="+strconv.Itoa(SampleRate),
 	)
-	setProcessGroup(cmd)
+	childproc.SetProcessGroup(cmd)
 	cmd.WaitDelay = killWait
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

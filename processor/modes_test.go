@@ -356,8 +356,8 @@ func TestCaptionTextFitsTheServerLimit(t *testing.T) {
 		}
 		var back string
 		_ = json.Unmarshal(b, &back)
-		if len(back) > maxCaptionBytes || !utf8.ValidString(got) {
-			t.Errorf("caption of %d bytes arrives as %d bytes (limit %d)", len(in), len(back), maxCaptionBytes)
+		if len(back) > MaxCaptionBytes || !utf8.ValidString(got) {
+			t.Errorf("caption of %d bytes arrives as %d bytes (limit %d)", len(in), len(back), MaxCaptionBytes)
 		}
 	}
 }

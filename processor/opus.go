@@ -2,11 +2,13 @@ package processor
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 
+	"github.com/pentecost/pentecost/client"
 	"github.com/pentecost/pentecost/internal/opus"
+	"github.com/pentecost/pentecost/internal/wav"
 	"github.com/pentecost/pentecost/protocol"
 )
 
@@ -30,7 +32,7 @@ func PCMOnly(t Translator) Translator {
 }
 
 func startOnPCM(ctx context.Context, s Stream, out Output, start func(context.Context, Stream, Output) (Worker, error)) (Worker, error) {
-	dec, err := opus.NewDecoder()
+	dec, err := client.NewDecoder(protocol.CodecOpus)
 	if err != nil {
 		return nil, fmt.Errorf("the session's audio is Opus: %w", err)
 	}
@@ -51,28 +53,20 @@ func startOnPCM(ctx context.Context, s Stream, out Output, start func(context.Co
 // opusWorker decodes each packet for its inner Worker.
 type opusWorker struct {
 	inner  Worker
-	dec    *opus.Decoder
+	dec    *client.Decoder
 	out    *opusOutput
-	pcm    []int16
 	failed int // packets that could not be decoded
 }
 
 func (w *opusWorker) Process(c Chunk) error {
-	p, err := opus.ParsePacket(c.Data)
-	if err == nil {
-		w.out.learn(p)
-		w.pcm, err = w.dec.Decode(w.pcm[:0], c.Data)
-	}
+	w.out.learn(c.Data)
+	b, err := w.dec.Decode(nil, c.Data) // a fresh slice: the worker may keep it
 	if err != nil {
 		// One bad packet is a gap, not the end of the stream.
 		if w.failed++; w.failed == 1 || w.failed%100 == 0 {
 			w.out.Logf("skipping an Opus packet it cannot decode (%d so far): %v", w.failed, err)
 		}
 		return nil
-	}
-	b := make([]byte, 2*len(w.pcm)) // the worker may keep it
-	for i, v := range w.pcm {
-		binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
 	}
 	return w.inner.Process(Chunk{Data: b, Sequence: c.Sequence, Ingest: c.Ingest})
 }
@@ -97,11 +91,15 @@ type opusOutput struct {
 }
 
 // learn takes the source's packet duration when the session did not say.
-func (o *opusOutput) learn(p opus.Packet) {
+// The packet is parsed only until then: the decoder parses it again anyway.
+func (o *opusOutput) learn(packet []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.packetMs == 0 {
-		if ms := int(p.Duration().Milliseconds()); opus.ValidPacketMs(ms) {
+	if o.packetMs != 0 {
+		return
+	}
+	if p, err := opus.ParsePacket(packet); err == nil {
+		if ms := int(p.Duration().Milliseconds()); slices.Contains(protocol.PacketDurations, ms) {
 			o.packetMs = ms
 		}
 	}
@@ -120,10 +118,7 @@ func (o *opusOutput) Audio(chunk []byte) {
 		}
 		o.enc = enc
 	}
-	o.pcm = o.pcm[:0]
-	for i := 0; i+1 < len(chunk); i += 2 {
-		o.pcm = append(o.pcm, int16(binary.LittleEndian.Uint16(chunk[i:])))
-	}
+	o.pcm = wav.AppendSamples(o.pcm[:0], chunk)
 	err := o.enc.Push(o.pcm, func(p []byte) error {
 		o.Output.Audio(append([]byte(nil), p...))
 		return nil

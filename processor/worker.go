@@ -275,5 +275,5 @@ func (o *output) Logf(format string, args ...any) { o.w.logf(format, args...) }
 // replaced first: JSON encoding would turn each bad byte into a 3-byte
 // U+FFFD, pushing a text cut to the limit over it.
 func captionText(text string) string {
-	return pentecost.Truncate(strings.ToValidUTF8(text, "\uFFFD"), maxCaptionBytes)
+	return pentecost.Truncate(strings.ToValidUTF8(text, "\uFFFD"), MaxCaptionBytes)
 }

@@ -84,6 +84,18 @@ It reads no environment variables.`, nil)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	// The same parser as speak's, listen's and the server's, so that
+	// --codec OPUS means here what it means there.
+	for _, c := range []struct {
+		flag string
+		v    *string
+	}{{"codec", &cfg.Codec}, {"listener-codec", &cfg.ListenerCodec}} {
+		codec, err := protocol.ParseCodec(c.flag, *c.v, "")
+		if err != nil {
+			return fmt.Errorf("--%s %q: want pcm16 or opus", c.flag, *c.v)
+		}
+		*c.v = codec
+	}
 	if err := applyPacketMs(fs, &cfg); err != nil {
 		return err
 	}

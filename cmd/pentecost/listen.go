@@ -62,11 +62,16 @@ is read when the flag is not given (an empty variable counts as unset).`, only("
 		return c, errors.New("--lang is required")
 	case c.encoding != "binary" && c.encoding != "base64":
 		return c, fmt.Errorf("--encoding %q: want binary or base64", c.encoding)
-	case c.codec != protocol.CodecOpus && c.codec != protocol.CodecPCM16:
-		return c, fmt.Errorf("--codec %q: want opus or pcm16", c.codec)
 	case c.duration < 0:
 		return c, errors.New("--duration must not be negative")
 	}
+	// The same parser as speak's and the server's, so that --codec OPUS
+	// means here what it means there.
+	codec, err := protocol.ParseCodec("codec", c.codec, protocol.CodecOpus)
+	if err != nil {
+		return c, fmt.Errorf("--codec %q: want opus or pcm16", c.codec)
+	}
+	c.codec = codec
 	if c.out == "" {
 		c.out = c.session + "-" + c.lang + ".wav"
 		if c.raw {

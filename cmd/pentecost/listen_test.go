@@ -43,6 +43,9 @@ func TestParseListen(t *testing.T) {
 	if c.out != "-" || c.server != "http://x" || c.duration.Seconds() != 5 {
 		t.Errorf("%+v", c)
 	}
+	if c, err := parseListen([]string{"a", "--lang", "es", "--codec", " OPUS"}, env, &bytes.Buffer{}); err != nil || c.codec != "opus" {
+		t.Errorf("--codec OPUS: codec %q, error %v; want opus, as speak takes it", c.codec, err)
+	}
 	for _, bad := range [][]string{{"--lang", "es"}, {"holy-dove-123"}, {"a", "--lang", "es", "b"}, {"a", "--lang", "es", "--encoding", "hex"}, {"a", "--lang", "es", "--codec", "mp3"}} {
 		if _, err := parseListen(bad, env, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", bad)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -49,7 +50,7 @@ func (c *speechConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tts, "tts", "espeak", "speech mode: synthesizer, espeak (espeak-ng), openai (an OpenAI-compatible /audio/speech API) or none (captions only)")
 	fs.StringVar(&c.ttsURL, "tts-url", "", "speech mode, --tts openai: the API's base URL (default "+webapi.DefaultOpenAIURL+"); key in "+envTTSKey)
 	fs.StringVar(&c.ttsModel, "tts-model", "", "speech mode, --tts openai: the model (default tts-1)")
-	fs.StringVar(&c.ttsVoice, "tts-voice", "", "speech mode: the voice for every language (openai default alloy), or per language: es=es-419,fr=fr")
+	fs.StringVar(&c.ttsVoice, "tts-voice", "", "speech mode: voices per language, es=es-419,fr=fr; --tts openai also takes one voice for every language (default alloy)")
 	fs.StringVar(&c.vad, "vad", "energy", "speech mode: how sentences are found, energy (cut at pauses) or none (cut every --max-sentence)")
 	fs.DurationVar(&c.pause, "pause", 500*time.Millisecond, "speech mode: the silence that ends a sentence")
 	fs.DurationVar(&c.maxSentence, "max-sentence", 12*time.Second, "speech mode: cut sentences longer than this")
@@ -192,7 +193,7 @@ func (c *speechConfig) build(logf func(string, ...any), explicitLanguages []stri
 		o.Recognizer = ps
 		parts = append(parts, "recognition pocketsphinx (US English)")
 	case "openai":
-		url, model := orDefault(c.asrURL, webapi.DefaultOpenAIURL), orDefault(c.asrModel, "whisper-1")
+		url, model := cmp.Or(c.asrURL, webapi.DefaultOpenAIURL), cmp.Or(c.asrModel, "whisper-1")
 		tr, err := webapi.NewTranscriptions(webapi.TranscriptionsConfig{URL: url, Model: model, Key: c.asrKey, Interim: c.asrInterim})
 		if err != nil {
 			return nil, err
@@ -254,8 +255,8 @@ func (c *speechConfig) build(logf func(string, ...any), explicitLanguages []stri
 		o.Synthesizer = e
 		parts = append(parts, "voice espeak-ng")
 	case "openai":
-		url, model := orDefault(c.ttsURL, webapi.DefaultOpenAIURL), orDefault(c.ttsModel, "tts-1")
-		sp, err := webapi.NewSpeech(webapi.SpeechConfig{URL: url, Model: model, Voice: orDefault(def, "alloy"), Voices: per, Key: c.ttsKey})
+		url, model := cmp.Or(c.ttsURL, webapi.DefaultOpenAIURL), cmp.Or(c.ttsModel, "tts-1")
+		sp, err := webapi.NewSpeech(webapi.SpeechConfig{URL: url, Model: model, Voice: cmp.Or(def, "alloy"), Voices: per, Key: c.ttsKey})
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -274,13 +275,6 @@ func (c *speechConfig) build(logf func(string, ...any), explicitLanguages []stri
 	}
 	s.pipeline, s.describe = p, strings.Join(parts, ", ")
 	return s, nil
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // keyNote says whether a key was found, never what it is.

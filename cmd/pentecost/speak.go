@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -193,10 +192,7 @@ func (a *audioOut) encode(pcm []byte) ([]byte, error) {
 	if a.enc == nil {
 		return pcm, nil
 	}
-	a.pcm = a.pcm[:0]
-	for i := 0; i+1 < len(pcm); i += 2 {
-		a.pcm = append(a.pcm, int16(binary.LittleEndian.Uint16(pcm[i:])))
-	}
+	a.pcm = wav.AppendSamples(a.pcm[:0], pcm)
 	for len(a.pcm) < a.enc.FrameSamples() {
 		a.pcm = append(a.pcm, 0)
 	}

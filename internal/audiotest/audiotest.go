@@ -14,8 +14,6 @@
 package audiotest
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -67,18 +65,12 @@ func Speech(tb testing.TB, text string) []int16 {
 
 // Samples reads little-endian PCM16 bytes (the wire's pcm16).
 func Samples(b []byte) []int16 {
-	s := make([]int16, len(b)/2)
-	for i := range s {
-		s[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
-	}
-	return s
+	return wav.AppendSamples(nil, b)
 }
 
 // Bytes writes samples as little-endian PCM16.
 func Bytes(s []int16) []byte {
-	var b bytes.Buffer
-	_ = binary.Write(&b, binary.LittleEndian, s)
-	return b.Bytes()
+	return wav.AppendPCM16(nil, s)
 }
 
 // Report is what Compare found.

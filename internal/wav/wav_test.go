@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -413,5 +414,17 @@ func TestEncodeHasExactSizes(t *testing.T) {
 	}
 	if _, err := Encode(nil, 0, 1); err == nil {
 		t.Fatal("rate 0 accepted")
+	}
+}
+
+func TestPCM16RoundTrip(t *testing.T) {
+	samples := []int16{0, 1, -1, 32767, -32768, 0x1234}
+	b := AppendPCM16([]byte{9}, samples)
+	if want := []byte{9, 0, 0, 1, 0, 0xff, 0xff, 0xff, 0x7f, 0, 0x80, 0x34, 0x12}; !bytes.Equal(b, want) {
+		t.Fatalf("AppendPCM16 = % x, want % x", b, want)
+	}
+	got := AppendSamples([]int16{7}, append(b[1:], 0xaa)) // the odd byte is dropped
+	if want := append([]int16{7}, samples...); !slices.Equal(got, want) {
+		t.Fatalf("AppendSamples = %v, want %v", got, want)
 	}
 }

@@ -286,7 +286,7 @@ func (c *chunker) make(speech bool, d time.Duration) []processor.Chunk {
 		b := make([]byte, 2*FrameSamples)
 		if speech {
 			for i := range FrameSamples {
-				v := int16(0.3 * 32767 * math.Sin(2*math.Pi*300*float64(i)/SampleRate))
+				v := int16(0.3 * 32767 * math.Sin(2*math.Pi*300*float64(i)/processor.SampleRate))
 				binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
 			}
 		}

@@ -59,7 +59,7 @@ func (s *session) addLanguage(st processor.Stream, out processor.Output) *langua
 		sentences: make(chan sentence, languageQueue),
 		speak:     make(chan speakJob, languageQueue),
 	}
-	l.voice.max = int(s.p.o.MaxVoiceBacklog.Seconds() * SampleRate)
+	l.voice.max = int(s.p.o.MaxVoiceBacklog.Seconds() * processor.SampleRate)
 	s.mu.Lock()
 	if old := s.langs[lang]; old != nil {
 		// The engine runs one worker per language; a second one means the
@@ -154,7 +154,7 @@ func (l *language) enqueue(sn sentence) {
 		}
 		select {
 		case <-l.sentences:
-			l.p.tl.log("mt-behind/"+l.sess.key.id+"/"+l.lang, "session %s: %s: translation is falling behind: a sentence was skipped", l.sess.key.id, l.lang)
+			l.p.tl.log(l.sess.key.id, "mt-behind/"+l.lang, "session %s: %s: translation is falling behind: a sentence was skipped", l.sess.key.id, l.lang)
 		default:
 		}
 	}
@@ -194,11 +194,11 @@ func (l *language) translateLoop() {
 			return
 		}
 		if err != nil {
-			p.tl.log("mt/"+l.lang, "session %s: %s translation of sentence %d failed: %s", sid, l.lang, sn.idx, describe(err))
+			p.tl.log("", "mt/"+l.lang, "session %s: %s translation of sentence %d failed: %s", sid, l.lang, sn.idx, describe(err))
 			p.report(Timing{SessionID: sid, Sentence: sn.idx, Language: l.lang, Stage: StageMT, SpeechEnd: sn.speechEnd, Done: time.Now(), Took: took, Err: err})
 			continue
 		}
-		tr = CleanText(tr, MaxCaptionBytes)
+		tr = CleanText(tr, processor.MaxCaptionBytes)
 		if tr == "" {
 			continue
 		}
@@ -220,7 +220,7 @@ func (l *language) translateLoop() {
 			default:
 				select {
 				case <-l.speak:
-					p.tl.log("tts-behind/"+sid+"/"+l.lang, "session %s: %s: speech synthesis is falling behind: a sentence was not spoken", sid, l.lang)
+					p.tl.log(sid, "tts-behind/"+l.lang, "session %s: %s: speech synthesis is falling behind: a sentence was not spoken", sid, l.lang)
 				default:
 				}
 			}
@@ -260,8 +260,8 @@ func (l *language) speakLoop() {
 				onStart = l.voiceStarted(job, first)
 			}
 			if n := l.voice.push(job.idx, pcm, onStart); n > 0 {
-				p.tl.log("voice-backlog/"+sid+"/"+l.lang, "session %s: %s: the voice is over %v behind the speaker: %.1f s of it skipped",
-					sid, l.lang, p.o.MaxVoiceBacklog, float64(n)/SampleRate)
+				p.tl.log(sid, "voice-backlog/"+l.lang, "session %s: %s: the voice is over %v behind the speaker: %.1f s of it skipped",
+					sid, l.lang, p.o.MaxVoiceBacklog, float64(n)/processor.SampleRate)
 			}
 		})
 		cancel()
@@ -269,7 +269,7 @@ func (l *language) speakLoop() {
 			return
 		}
 		if err != nil {
-			p.tl.log("tts/"+l.lang, "session %s: %s speech synthesis of sentence %d failed: %s", sid, l.lang, job.idx, describe(err))
+			p.tl.log("", "tts/"+l.lang, "session %s: %s speech synthesis of sentence %d failed: %s", sid, l.lang, job.idx, describe(err))
 			if !got {
 				p.report(Timing{SessionID: sid, Sentence: job.idx, Language: l.lang, Stage: StageVoice, SpeechEnd: job.speechEnd, Done: time.Now(), Took: time.Since(t0), Err: err})
 			}

@@ -2,49 +2,26 @@ package speech
 
 import (
 	"fmt"
-	"sync"
-	"time"
+
+	"github.com/pentecost/pentecost/processor"
 )
 
-// throttle keeps a failing stage from flooding the log: the first failure
-// of a kind is logged at once, repeats at most every interval, with a count
-// of the lines held back.
+// throttle is the pipeline's log of stage failures, one line per kind per
+// interval. Kinds that name a session are scoped by the session's ID so
+// that Pipeline.leave can drop them when the session ends.
 type throttle struct {
-	logf     func(format string, args ...any)
-	interval time.Duration
-	now      func() time.Time
-
-	mu   sync.Mutex
-	seen map[string]*throttled
+	logf func(format string, args ...any)
+	t    *processor.Throttle
 }
 
-type throttled struct {
-	last       time.Time
-	suppressed int
-}
-
-func newThrottle(logf func(string, ...any), interval time.Duration) *throttle {
-	return &throttle{logf: logf, interval: interval, now: time.Now, seen: map[string]*throttled{}}
-}
-
-// log logs the line unless a line of the same key went out within the
-// interval.
-func (t *throttle) log(key, format string, args ...any) {
-	t.mu.Lock()
-	st := t.seen[key]
-	if st == nil {
-		st = &throttled{}
-		t.seen[key] = st
-	}
-	now := t.now()
-	if !st.last.IsZero() && now.Sub(st.last) < t.interval {
-		st.suppressed++
-		t.mu.Unlock()
+// log logs the line unless a line of the same kind in the same scope went
+// out within the interval. scope is a session ID, or "" for kinds shared by
+// all sessions.
+func (t *throttle) log(scope, kind, format string, args ...any) {
+	ok, n := t.t.Allow(scope, kind)
+	if !ok {
 		return
 	}
-	n := st.suppressed
-	st.last, st.suppressed = now, 0
-	t.mu.Unlock()
 	line := fmt.Sprintf(format, args...)
 	if n > 0 {
 		line += fmt.Sprintf(" (%d more like this since the last report)", n)

@@ -134,7 +134,7 @@ func New(o Options) (*Pipeline, error) {
 	if o.Translator == nil {
 		o.Synthesizer = nil
 	}
-	return &Pipeline{o: o, tl: newThrottle(o.Logf, o.ErrorLogEvery), sessions: map[sessionKey]*session{}}, nil
+	return &Pipeline{o: o, tl: &throttle{logf: o.Logf, t: processor.NewThrottle(o.ErrorLogEvery)}, sessions: map[sessionKey]*session{}}, nil
 }
 
 // Start implements processor.Translator.
@@ -169,6 +169,7 @@ func (p *Pipeline) leave(l *language) {
 	p.mu.Unlock()
 	if last {
 		sess.stop()
+		p.tl.t.Forget(sess.key.id)
 	}
 }
 

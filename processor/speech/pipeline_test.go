@@ -79,7 +79,7 @@ func TestRecognizesOncePerSessionAndTranslatesPerLanguage(t *testing.T) {
 	// Each utterance got its second of speech once (plus pre-roll and the
 	// pause that ended it), though two workers fed every chunk.
 	for i, n := range samples {
-		if n < SampleRate || n > 2*SampleRate {
+		if n < processor.SampleRate || n > 2*processor.SampleRate {
 			t.Errorf("utterance %d got %d samples, want 1-2 s worth: chunks fed twice?", i, n)
 		}
 	}
@@ -231,7 +231,7 @@ func TestDuplicateAndLateChunksAreDropped(t *testing.T) {
 	}
 	out.waitFor(t, "transcript", func(o *fakeOutput) bool { return len(o.transcripts) == 1 })
 	_, _, _, samples := rec.snapshot()
-	if samples[0] < SampleRate || samples[0] > 2*SampleRate {
+	if samples[0] < processor.SampleRate || samples[0] > 2*processor.SampleRate {
 		t.Fatalf("utterance got %d samples, want one copy of 1 s plus pre-roll and pause", samples[0])
 	}
 	// A new numbering (a jump back further than any queue) is accepted.

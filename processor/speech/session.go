@@ -2,10 +2,10 @@ package speech
 
 import (
 	"context"
-	"encoding/binary"
 	"sync"
 	"time"
 
+	"github.com/pentecost/pentecost/internal/wav"
 	"github.com/pentecost/pentecost/processor"
 )
 
@@ -32,11 +32,7 @@ type session struct {
 	feedMu  sync.Mutex
 	started bool
 	next    uint32 // the sequence number expected next
-	// decode turns a source chunk into pcm16 16 kHz samples. It is the
-	// session's (a decoder may keep state from chunk to chunk) and sees
-	// each chunk once, in order: the place for an Opus decoder.
-	decode func([]byte) []int16
-	audio  chan audioChunk
+	audio   chan audioChunk
 
 	// mu guards langs; writers also hold the Pipeline's lock.
 	mu    sync.RWMutex
@@ -74,10 +70,9 @@ func (p *Pipeline) startSession(k sessionKey) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{
 		p: p, key: k, ctx: ctx, cancel: cancel,
-		decode: decodePCM16,
-		audio:  make(chan audioChunk, audioQueue),
-		langs:  map[string]*language{},
-		ready:  map[int]recorded{},
+		audio: make(chan audioChunk, audioQueue),
+		langs: map[string]*language{},
+		ready: map[int]recorded{},
 	}
 	s.wg.Add(1)
 	go s.loop()
@@ -112,23 +107,13 @@ func (s *session) feed(c processor.Chunk) {
 		}
 	}
 	s.started, s.next = true, c.Sequence+1
-	pcm := s.decode(c.Data)
+	pcm := wav.AppendSamples(nil, c.Data)
 	// Sent under feedMu, so chunks queue in sequence order.
 	select {
 	case s.audio <- audioChunk{pcm: pcm, at: time.Now()}:
 	default:
-		s.p.tl.log("audio/"+s.key.id, "session %s: the speech pipeline is falling behind: source audio dropped", s.key.id)
+		s.p.tl.log(s.key.id, "audio", "session %s: the speech pipeline is falling behind: source audio dropped", s.key.id)
 	}
-}
-
-// decodePCM16 reads a pcm16 chunk (an odd last byte, which no speaker
-// sends, is dropped).
-func decodePCM16(b []byte) []int16 {
-	pcm := make([]int16, len(b)/2)
-	for i := range pcm {
-		pcm[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
-	}
-	return pcm
 }
 
 // loop runs the VAD over the session's audio and streams each sentence to
@@ -182,7 +167,7 @@ func (s *session) loop() {
 				utt, writeErr = nil, false
 				u, err := rec.Begin(s.partial(idx))
 				if err != nil {
-					s.p.tl.log("asr-begin/"+s.key.id, "session %s: recognition failed: %s", s.key.id, describe(err))
+					s.p.tl.log(s.key.id, "asr-begin", "session %s: recognition failed: %s", s.key.id, describe(err))
 				} else {
 					utt = u
 					for _, f := range st.pre {
@@ -213,7 +198,7 @@ func (s *session) write(u Utterance, frame []int16, failed *bool) {
 	}
 	if err := u.Write(frame); err != nil {
 		*failed = true
-		s.p.tl.log("asr-write/"+s.key.id, "session %s: recognition failed: %s", s.key.id, describe(err))
+		s.p.tl.log(s.key.id, "asr-write", "session %s: recognition failed: %s", s.key.id, describe(err))
 	}
 }
 
@@ -236,7 +221,7 @@ func (s *session) finish(idx int, u Utterance, tooBrief bool, speechEnd time.Tim
 // published later, would replace this one on listeners' screens).
 func (s *session) partial(idx int) func(string) {
 	return func(text string) {
-		text = CleanText(text, MaxCaptionBytes)
+		text = CleanText(text, processor.MaxCaptionBytes)
 		if text == "" || s.ctx.Err() != nil {
 			return
 		}
@@ -274,11 +259,11 @@ func (s *session) publish(idx int, r recorded) {
 	}
 	p := s.p
 	if r.err != nil {
-		p.tl.log("asr/"+s.key.id, "session %s: recognition of sentence %d failed: %s", s.key.id, idx, describe(r.err))
+		p.tl.log(s.key.id, "asr", "session %s: recognition of sentence %d failed: %s", s.key.id, idx, describe(r.err))
 		p.report(Timing{SessionID: s.key.id, Sentence: idx, Stage: StageASR, SpeechEnd: r.speechEnd, Done: time.Now(), Took: r.took, Err: r.err})
 		return
 	}
-	text := CleanText(r.text, MaxCaptionBytes)
+	text := CleanText(r.text, processor.MaxCaptionBytes)
 	if text == "" {
 		return
 	}

@@ -3,15 +3,14 @@ package speech
 import (
 	"context"
 	"errors"
+
+	"github.com/pentecost/pentecost/processor"
 )
 
-// The pipeline's audio is pcm16, 16 kHz, mono: the session format of the
-// wire protocol. Stages exchange it as []int16 samples.
-const (
-	SampleRate = 16000
-	// FrameSamples is the VAD's frame: 20 ms.
-	FrameSamples = SampleRate / 50
-)
+// FrameSamples is the VAD's frame: 20 ms. The pipeline's audio is pcm16 at
+// processor.SampleRate, mono: the session format of the wire protocol.
+// Stages exchange it as []int16 samples.
+const FrameSamples = processor.SampleRate / 50
 
 // VAD tells speech from silence, one FrameSamples frame at a time. A VAD
 // belongs to one session (it may adapt to that session's noise) and is

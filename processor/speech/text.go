@@ -6,11 +6,6 @@ import (
 	"unicode/utf8"
 )
 
-// MaxCaptionBytes is the server's limit on a caption's text (publishCaption
-// is refused over it). Longer text is cut, on a word boundary when there is
-// one near, and marked with an ellipsis.
-const MaxCaptionBytes = 2000
-
 // CleanText makes text from a stage (a recognizer, a translation API: text
 // we do not control) fit to publish and to pass on: valid UTF-8, no control
 // or invisible formatting characters (bidirectional overrides could reorder

@@ -119,13 +119,12 @@ type segmenter struct {
 	vad                                      VAD
 	pause, maxLen, preRoll, onset, minSpeech int // in frames
 
-	pre      [][]int16 // the last preRoll frames while idle
-	run      int       // consecutive speech frames while idle
-	in       bool      // inside a sentence
-	length   int       // frames of the current sentence
-	silence  int       // trailing non-speech frames of the current sentence
-	speechN  int       // speech frames of the current sentence
-	position int64     // frames seen
+	pre     [][]int16 // the last preRoll frames while idle
+	run     int       // consecutive speech frames while idle
+	in      bool      // inside a sentence
+	length  int       // frames of the current sentence
+	silence int       // trailing non-speech frames of the current sentence
+	speechN int       // speech frames of the current sentence
 }
 
 func newSegmenter(vad VAD, c SegmenterConfig) *segmenter {
@@ -157,7 +156,6 @@ type step struct {
 // push classifies one frame. The frame is kept (in the pre-roll) until
 // preRoll more frames have been pushed: callers pass a fresh slice.
 func (s *segmenter) push(frame []int16) step {
-	s.position++
 	speech := s.vad.Speech(frame)
 	if !s.in {
 		if speech {

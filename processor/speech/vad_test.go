@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/pentecost/pentecost/processor"
 )
 
 // scripted is a VAD that replays a script: 's' speech, '.' silence.
@@ -92,7 +94,7 @@ func tone(db float64, rng *rand.Rand, noiseDB float64) []int16 {
 		v := rng.Float64()*2 - 1
 		s := n * v
 		if db > -100 {
-			s += a * math.Sin(2*math.Pi*300*float64(i)/SampleRate)
+			s += a * math.Sin(2*math.Pi*300*float64(i)/processor.SampleRate)
 		}
 		f[i] = int16(max(-32768, min(32767, s)))
 	}
@@ -147,11 +149,11 @@ func TestCleanText(t *testing.T) {
 		}
 	}
 	long := strings.Repeat("palabra ", 400)
-	got := CleanText(long, MaxCaptionBytes)
-	if len(got) > MaxCaptionBytes || !strings.HasSuffix(got, "palabra…") {
+	got := CleanText(long, processor.MaxCaptionBytes)
+	if len(got) > processor.MaxCaptionBytes || !strings.HasSuffix(got, "palabra…") {
 		t.Fatalf("long text cut to %d bytes, ending %q", len(got), got[len(got)-20:])
 	}
-	if got := CleanText(strings.Repeat("é", 1500), MaxCaptionBytes); len(got) > MaxCaptionBytes || !utf8.ValidString(got) {
+	if got := CleanText(strings.Repeat("é", 1500), processor.MaxCaptionBytes); len(got) > processor.MaxCaptionBytes || !utf8.ValidString(got) {
 		t.Fatalf("multibyte text cut to %d bytes, valid %v", len(got), utf8.ValidString(got))
 	}
 }

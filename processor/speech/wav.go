@@ -1,12 +1,12 @@
 package speech
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/pentecost/pentecost/internal/wav"
+	"github.com/pentecost/pentecost/processor"
 )
 
 // DecodeWAV reads a WAV stream of 16-bit PCM at any rate and channel count
@@ -22,7 +22,7 @@ func DecodeWAV(r io.Reader, emit func(pcm []int16)) error {
 	if err != nil {
 		return fmt.Errorf("synthesized audio: %w", err)
 	}
-	conv, err := wav.Convert(wr, wr.Format, SampleRate)
+	conv, err := wav.Convert(wr, wr.Format, processor.SampleRate)
 	if err != nil {
 		return fmt.Errorf("synthesized audio: %w", err)
 	}
@@ -33,11 +33,7 @@ func DecodeWAV(r io.Reader, emit func(pcm []int16)) error {
 		n += carry
 		whole := n &^ 1
 		if whole > 0 {
-			pcm := make([]int16, whole/2)
-			for i := range pcm {
-				pcm[i] = int16(binary.LittleEndian.Uint16(buf[2*i:]))
-			}
-			emit(pcm)
+			emit(wav.AppendSamples(nil, buf[:whole]))
 		}
 		carry = copy(buf, buf[whole:n])
 		if errors.Is(err, io.EOF) {
@@ -51,9 +47,5 @@ func DecodeWAV(r io.Reader, emit func(pcm []int16)) error {
 
 // PCMBytes encodes samples as pcm16 little-endian.
 func PCMBytes(pcm []int16) []byte {
-	b := make([]byte, 2*len(pcm))
-	for i, v := range pcm {
-		binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
-	}
-	return b
+	return wav.AppendPCM16(nil, pcm)
 }

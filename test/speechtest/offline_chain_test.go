@@ -52,7 +52,7 @@ func need(t *testing.T) {
 // the sample offset where each sentence's speech ends.
 func clip(t *testing.T) ([]int16, []int) {
 	t.Helper()
-	silence := func(d time.Duration) []int16 { return make([]int16, int(d.Seconds()*speech.SampleRate)) }
+	silence := func(d time.Duration) []int16 { return make([]int16, int(d.Seconds()*processor.SampleRate)) }
 	pcm := silence(leadIn)
 	var ends []int
 	for _, s := range sentences {
@@ -237,11 +237,11 @@ func TestOfflineChainEndToEnd(t *testing.T) {
 	}
 	defer sp2.Close()
 	englishOnly := listen(ctx, t, base, created2.String("sessionId"), "en")
-	englishOnlyPCM := pcm[:ends[1]+int(gap.Seconds()*speech.SampleRate)]
+	englishOnlyPCM := pcm[:ends[1]+int(gap.Seconds()*processor.SampleRate)]
 
 	// Stream in real time; a sentence has ended when the chunk holding
 	// its last sample has been sent.
-	per := int(chunk.Seconds() * speech.SampleRate)
+	per := int(chunk.Seconds() * processor.SampleRate)
 	sentAt := make([]time.Time, 0, len(pcm)/per+1)
 	pacer := client.NewPacer(chunk)
 	start := time.Now()

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pentecost/pentecost/internal/childproc"
 	"github.com/pentecost/pentecost/processor/speech"
 )
 
@@ -187,25 +188,31 @@ func (a *Apertium) proc(mode string) (*apertiumProc, error) {
 	}
 	// The mode's script reads $1 as the generator's option (-n: no marks
 	// on unknown words) and $2 as the tagger's (none).
-	cmd := exec.Command(a.bash, "-c", string(script), "apertium", "-n", "")
-	setProcessGroup(cmd)
+	// The pipeline outlives this call: its context is ended by kill.
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, a.bash, "-c", string(script), "apertium", "-n", "")
+	childproc.SetProcessGroup(cmd)
 	cmd.WaitDelay = time.Second
-	p := &apertiumProc{cmd: cmd, stderr: &tail{max: 2048}, exited: make(chan struct{}), turn: make(chan struct{}, 1)}
+	p := &apertiumProc{cmd: cmd, cancel: cancel, stderr: &childproc.Tail{Max: 2048}, exited: make(chan struct{}), turn: make(chan struct{}, 1)}
 	p.turn <- struct{}{}
 	cmd.Stderr = p.stderr
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		cancel()
 		return nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		cancel()
 		return nil, fmt.Errorf("apertium: start the %s pipeline: %w", mode, err)
 	}
 	p.stdout = bufio.NewReader(stdout)
 	go func() {
 		p.waitErr = cmd.Wait()
+		cancel()
 		close(p.exited)
 	}()
 	a.procs[mode] = p
@@ -227,9 +234,10 @@ const maxApertiumOutput = 64 << 10
 
 type apertiumProc struct {
 	cmd     *exec.Cmd
+	cancel  context.CancelFunc // kills the pipeline's process group
 	stdin   io.WriteCloser
 	stdout  *bufio.Reader
-	stderr  *tail
+	stderr  *childproc.Tail
 	exited  chan struct{}
 	waitErr error
 
@@ -294,7 +302,7 @@ func (p *apertiumProc) failed(err error) error {
 }
 
 func (p *apertiumProc) kill() {
-	killProcessGroup(p.cmd)
+	p.cancel()
 	<-p.exited
 }
 

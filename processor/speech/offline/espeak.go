@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pentecost/pentecost/internal/childproc"
 	"github.com/pentecost/pentecost/processor/speech"
 )
 
@@ -95,7 +96,7 @@ func (e *Espeak) run(ctx context.Context, text, voice string, emit func([]int16)
 	// On stdin, not as an argument: text starting with "-" would be an
 	// option. "[[" starts espeak-ng's phoneme input; a space defuses it.
 	cmd.Stdin = strings.NewReader(strings.ReplaceAll(text, "[[", "[ ["))
-	stderr := &tail{max: 1024}
+	stderr := &childproc.Tail{Max: 1024}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pentecost/pentecost/processor"
 	"github.com/pentecost/pentecost/processor/speech"
 )
 
@@ -216,8 +217,8 @@ func TestEspeakSpeaks(t *testing.T) {
 				loud++
 			}
 		}
-		t.Logf("%q: %.2f s of speech in %d pieces", text, float64(len(pcm))/speech.SampleRate, calls)
-		if len(pcm) < speech.SampleRate/4 || loud == 0 {
+		t.Logf("%q: %.2f s of speech in %d pieces", text, float64(len(pcm))/processor.SampleRate, calls)
+		if len(pcm) < processor.SampleRate/4 || loud == 0 {
 			t.Fatalf("%q: %d samples, %d loud", text, len(pcm), loud)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pentecost/pentecost/internal/childproc"
 	"github.com/pentecost/pentecost/processor/speech"
 )
 
@@ -140,7 +141,7 @@ const maxQueued = 3000
 type psProc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *tail
+	stderr *childproc.Tail
 	in     chan []int16
 	inOnce sync.Once
 	exited chan struct{}
@@ -155,7 +156,7 @@ type psProc struct {
 func (p *Pocketsphinx) start(ctx context.Context) (*psProc, error) {
 	cmd := exec.CommandContext(ctx, p.bin, p.args...)
 	cmd.WaitDelay = time.Second
-	pp := &psProc{cmd: cmd, stderr: &tail{max: 4096}, in: make(chan []int16, maxQueued), exited: make(chan struct{})}
+	pp := &psProc{cmd: cmd, stderr: &childproc.Tail{Max: 4096}, in: make(chan []int16, maxQueued), exited: make(chan struct{})}
 	cmd.Stderr = pp.stderr
 	var err error
 	if pp.stdin, err = cmd.StdinPipe(); err != nil {

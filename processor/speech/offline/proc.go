@@ -21,7 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"sync"
+
+	"github.com/pentecost/pentecost/internal/childproc"
 )
 
 // lookPath finds a program, or says which Debian package has it.
@@ -33,32 +34,8 @@ func lookPath(name, pkg string) (string, error) {
 	return p, nil
 }
 
-// tail keeps the last bytes written to it: a program's stderr, for the
-// error message when it fails.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
-}
-
 // exitError adds what a program said on stderr to the error of its exit.
-func exitError(name string, err error, stderr *tail) error {
+func exitError(name string, err error, stderr *childproc.Tail) error {
 	if err == nil {
 		return nil
 	}

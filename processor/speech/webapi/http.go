@@ -35,7 +35,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/pentecost/pentecost/processor/speech"
 )
 
 // Limits on what a server may send back.
@@ -189,6 +190,24 @@ func (e *endpoint) do(req *http.Request) (*http.Response, error) {
 	return nil, fmt.Errorf("%s: %w", e.name, se)
 }
 
+// postJSON posts body and reads the JSON answer with parse. A parse error
+// names the endpoint, with the key redacted: it quotes the server's text.
+func (e *endpoint) postJSON(ctx context.Context, contentType string, body []byte, header http.Header, parse func([]byte) (string, error)) (string, error) {
+	resp, err := e.post(ctx, contentType, body, header)
+	if err != nil {
+		return "", err
+	}
+	b, err := e.readJSON(resp)
+	if err != nil {
+		return "", err
+	}
+	out, err := parse(b)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", e.name, e.redactErr(err))
+	}
+	return out, nil
+}
+
 // readJSON decodes a JSON answer of at most maxJSONResponse bytes.
 func (e *endpoint) readJSON(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
@@ -223,7 +242,11 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return min(time.Duration(n)*time.Second, maxCooldown)
+		// Clamped before the multiplication: a huge count of seconds would
+		// overflow Duration to a negative value and shrink a long back-off
+		// to the short default.
+		n = min(n, int(maxCooldown/time.Second))
+		return time.Duration(n) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return min(max(t.Sub(now), 0), maxCooldown)
@@ -275,21 +298,4 @@ func rawMessage(raw json.RawMessage) string {
 
 // clean makes a server's message fit for a log line: one line of printable
 // text, at most maxMessage bytes.
-func clean(s string) string {
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > maxMessage {
-		n := maxMessage
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		s = s[:n] + "…"
-	}
-	return s
-}
+func clean(s string) string { return speech.CleanText(s, maxMessage) }

@@ -11,10 +11,6 @@ import (
 	"github.com/pentecost/pentecost/processor/speech"
 )
 
-// maxSpeechInput is OpenAI's limit on "input" (4096 characters); a caption
-// is at most 2000 bytes, so it never binds in practice.
-const maxSpeechInput = 4096
-
 // SpeechConfig configures NewSpeech.
 type SpeechConfig struct {
 	// URL is the API's base URL; requests go to URL + /audio/speech. Empty
@@ -79,9 +75,8 @@ func (s *Speech) Synthesize(ctx context.Context, text, lang string, emit func([]
 	if v := s.voices[lang]; v != "" {
 		voice = v
 	}
-	if len(text) > maxSpeechInput {
-		text = speech.CleanText(text, maxSpeechInput)
-	}
+	// No cut to OpenAI's 4096-character limit on "input": the pipeline
+	// speaks captions, which are at most processor.MaxCaptionBytes.
 	body, err := json.Marshal(map[string]string{"model": s.model, "input": text, "voice": voice, "response_format": "wav"})
 	if err != nil {
 		return err

@@ -381,6 +381,36 @@ func TestLibreTranslateAgainstStandIn(t *testing.T) {
 	}
 }
 
+// Prepare runs at every worker start; the language list is fetched once,
+// and again only while fetching it fails.
+func TestLibreTranslateLanguagesFetchedOnce(t *testing.T) {
+	srv := libreStandIn(t)
+	lt, err := NewLibreTranslate(LibreTranslateConfig{URL: srv.URL, Key: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	srv.setFail(func(w http.ResponseWriter, r *http.Request) bool {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "starting"})
+		return true
+	})
+	if err := lt.Prepare(ctx, "en", "ja"); err != nil {
+		t.Fatalf("Prepare without a language list = %v, want nil (assumed to exist)", err)
+	}
+	srv.setFail(nil)
+	for range 3 {
+		if err := lt.Prepare(ctx, "en", "ja"); err == nil {
+			t.Fatal("Prepare(en, ja) accepted a pair the server does not have")
+		}
+		if err := lt.Prepare(ctx, "en", "es"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := srv.count(); n != 2 {
+		t.Errorf("%d GET /languages, want 2 (one failed, one kept)", n)
+	}
+}
+
 func TestDeepLAgainstStandIn(t *testing.T) {
 	srv := deeplStandIn(t)
 	d, err := NewDeepL(DeepLConfig{URL: srv.URL, Key: testKey})
@@ -633,6 +663,8 @@ func TestRetryAfter(t *testing.T) {
 		"-5":                            0,
 		"soon":                          0,
 		"99999999":                      maxCooldown,
+		"10000000000":                   maxCooldown,
+		"9223372036854775807":           maxCooldown,
 		"Sun, 01 Nov 2026 10:00:45 GMT": 45 * time.Second,
 		"Sun, 01 Nov 2026 09:00:00 GMT": 0,
 	} {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pentecost/pentecost/internal/wav"
+	"github.com/pentecost/pentecost/processor"
 	"github.com/pentecost/pentecost/processor/speech"
 )
 
@@ -109,11 +110,11 @@ type utterance struct {
 }
 
 func (u *utterance) Write(pcm []int16) error {
-	if len(u.pcm)+len(pcm) > int(maxUtterance.Seconds())*speech.SampleRate {
+	if len(u.pcm)+len(pcm) > int(maxUtterance.Seconds())*processor.SampleRate {
 		return errors.New("transcription: utterance too long")
 	}
 	u.pcm = append(u.pcm, pcm...)
-	iv := int(u.r.t.interim.Seconds() * speech.SampleRate)
+	iv := int(u.r.t.interim.Seconds() * processor.SampleRate)
 	if iv <= 0 || u.partial == nil || len(u.pcm)-u.lastInterim < iv {
 		return nil
 	}
@@ -150,7 +151,7 @@ func (u *utterance) End(ctx context.Context) (string, error) {
 }
 
 func (t *Transcriptions) transcribe(ctx context.Context, pcm []int16, lang string) (string, error) {
-	file, err := wav.Encode(speech.PCMBytes(pcm), speech.SampleRate, 1)
+	file, err := wav.Encode(speech.PCMBytes(pcm), processor.SampleRate, 1)
 	if err != nil {
 		return "", err
 	}
@@ -176,19 +177,7 @@ func (t *Transcriptions) transcribe(ctx context.Context, pcm []int16, lang strin
 	if t.ep.key != "" {
 		header.Set("Authorization", "Bearer "+t.ep.key)
 	}
-	resp, err := t.ep.post(ctx, mw.FormDataContentType(), body.Bytes(), header)
-	if err != nil {
-		return "", err
-	}
-	b, err := t.ep.readJSON(resp)
-	if err != nil {
-		return "", err
-	}
-	text, err := parseTranscription(b)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", t.ep.name, t.ep.redactErr(err))
-	}
-	return text, nil
+	return t.ep.postJSON(ctx, mw.FormDataContentType(), body.Bytes(), header, parseTranscription)
 }
 
 // parseTranscription reads {"text": "..."}, and the error a server put in a

@@ -35,9 +35,24 @@ type LibreTranslateConfig struct {
 //
 // Prepare asks GET {URL}/languages (→ [{"code": "en", "targets": [...]}])
 // whether the pair exists, so a missing language is reported once rather
-// than failing every sentence.
+// than failing every sentence. The list is fetched once per LibreTranslate.
 type LibreTranslate struct {
 	ep, langs *endpoint
+
+	// list is the server's /languages, fetched by the first Prepare that
+	// gets it: every (session, language) worker start and restart calls
+	// Prepare, and the list does not change under a running server. A
+	// failed fetch is not kept, so the next Prepare tries again. The
+	// channel is the lock, so that a Prepare whose context ends stops
+	// waiting for another's fetch.
+	lock    chan struct{}
+	list    []libreLanguage
+	fetched bool
+}
+
+type libreLanguage struct {
+	Code    string   `json:"code"`
+	Targets []string `json:"targets"`
 }
 
 // NewLibreTranslate checks c.
@@ -53,25 +68,14 @@ func NewLibreTranslate(c LibreTranslateConfig) (*LibreTranslate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &LibreTranslate{ep: ep, langs: langs}, nil
+	return &LibreTranslate{ep: ep, langs: langs, lock: make(chan struct{}, 1)}, nil
 }
 
 // Prepare implements speech.TextTranslator. When the language list cannot
 // be had, the pair is assumed to exist: translation errors will tell.
 func (l *LibreTranslate) Prepare(ctx context.Context, from, to string) error {
-	resp, err := l.langs.get(ctx, nil)
-	if err != nil {
-		return nil
-	}
-	b, err := l.langs.readJSON(resp)
-	if err != nil {
-		return nil
-	}
-	var list []struct {
-		Code    string   `json:"code"`
-		Targets []string `json:"targets"`
-	}
-	if json.Unmarshal(b, &list) != nil {
+	list, ok := l.languages(ctx)
+	if !ok {
 		return nil
 	}
 	for _, lang := range list {
@@ -85,6 +89,33 @@ func (l *LibreTranslate) Prepare(ctx context.Context, from, to string) error {
 	return fmt.Errorf("the LibreTranslate server has no %s model: %w", from, speech.ErrUnsupported)
 }
 
+// languages returns the server's language list, fetching it unless an
+// earlier call did; ok is false when it cannot be had.
+func (l *LibreTranslate) languages(ctx context.Context) (list []libreLanguage, ok bool) {
+	select {
+	case l.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, false
+	}
+	defer func() { <-l.lock }()
+	if l.fetched {
+		return l.list, true
+	}
+	resp, err := l.langs.get(ctx, nil)
+	if err != nil {
+		return nil, false
+	}
+	b, err := l.langs.readJSON(resp)
+	if err != nil {
+		return nil, false
+	}
+	if json.Unmarshal(b, &list) != nil {
+		return nil, false
+	}
+	l.list, l.fetched = list, true
+	return list, true
+}
+
 // Translate implements speech.TextTranslator.
 func (l *LibreTranslate) Translate(ctx context.Context, text, from, to string) (string, error) {
 	req := map[string]string{"q": text, "source": from, "target": to, "format": "text"}
@@ -95,19 +126,7 @@ func (l *LibreTranslate) Translate(ctx context.Context, text, from, to string) (
 	if err != nil {
 		return "", err
 	}
-	resp, err := l.ep.post(ctx, "application/json", body, nil)
-	if err != nil {
-		return "", err
-	}
-	b, err := l.ep.readJSON(resp)
-	if err != nil {
-		return "", err
-	}
-	out, err := parseLibreTranslate(b)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", l.ep.name, l.ep.redactErr(err))
-	}
-	return out, nil
+	return l.ep.postJSON(ctx, "application/json", body, nil, parseLibreTranslate)
 }
 
 func parseLibreTranslate(b []byte) (string, error) {
@@ -197,19 +216,7 @@ func (d *DeepL) Translate(ctx context.Context, text, from, to string) (string, e
 	if err != nil {
 		return "", err
 	}
-	resp, err := d.ep.post(ctx, "application/json", body, http.Header{"Authorization": {"DeepL-Auth-Key " + d.ep.key}})
-	if err != nil {
-		return "", err
-	}
-	b, err := d.ep.readJSON(resp)
-	if err != nil {
-		return "", err
-	}
-	out, err := parseDeepL(b)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", d.ep.name, d.ep.redactErr(err))
-	}
-	return out, nil
+	return d.ep.postJSON(ctx, "application/json", body, http.Header{"Authorization": {"DeepL-Auth-Key " + d.ep.key}}, parseDeepL)
 }
 
 func parseDeepL(b []byte) (string, error) {

@@ -1,16 +1,16 @@
 //go:build unix
 
-package processor
+package childproc
 
 import (
 	"os/exec"
 	"syscall"
 )
 
-// setProcessGroup runs the command in a process group of its own and makes
-// cancellation kill the whole group: `sh -c "a | b"` leaves no orphans
-// holding the pipes.
-func setProcessGroup(cmd *exec.Cmd) {
+// SetProcessGroup runs the command in a process group of its own and makes
+// cancellation of its context kill the whole group: `sh -c "a | b"` leaves
+// no orphans holding the pipes.
+func SetProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
